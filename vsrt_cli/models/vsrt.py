@@ -1,0 +1,398 @@
+"""VSR-Transformer (Cao et al. 2021, "Video Super-Resolution Transformer"), as the official code computes it.
+
+Shapes: the network takes a window of T low-resolution frames [B, T, 3, S, S] (S = the
+config's tile size, because every LayerNorm is affine over [C, S, S]) and predicts all T
+frames at 4x, [B, T, 3, 4S, 4S]. Per layer: spatial-temporal convolutional self-attention
+over non-overlapping p x p patches of every frame, then a bidirectional optical-flow
+feed-forward that warps each frame's neighbours with SPyNet flows.
+
+Where the paper and the official code differ, this follows the code (see the spec in the
+project's docs): the unusual positional encoding, the double residual in attention, LR
+frames concatenated into the feed-forward inputs, self-flow at the window ends, and a
+bilinear x4 skip for every frame. Module names reproduce the official state-dict keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .spynet import SPyNet, flow_warp
+
+SCALE = 4
+LRELU_SLOPE = 0.1
+SELF_FLOW_MODES = ("spynet", "zero")
+
+
+@dataclass(frozen=True)
+class VSRTConfig:
+    """Architecture hyper-parameters; the defaults are the official REDS x4 model."""
+
+    num_frames: int = 5
+    channels: int = 64
+    tile_size: int = 64
+    patch_size: int = 8
+    heads: int = 1
+    depth: int = 5
+    extract_blocks: int = 5
+    feedforward_blocks: int = 30
+    reconstruct_blocks: int = 30
+    # Width of the x2 -> x4 upsampler; None keeps the official width (= channels).
+    upsample_channels: int | None = None
+    # What the window's end frames are warped with: SPyNet(x, x) as in the official code,
+    # or an exact zero flow, which saves two SPyNet passes per window.
+    self_flow: str = "spynet"
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1:
+            raise ValueError("num_frames must be at least 1")
+        if self.tile_size % self.patch_size:
+            raise ValueError("tile_size must be a multiple of patch_size")
+        if self.tile_size % 4:
+            raise ValueError("tile_size must be a multiple of 4")
+        if (self.channels * self.patch_size**2) % self.heads:
+            raise ValueError("heads must divide channels * patch_size**2")
+        if self.self_flow not in SELF_FLOW_MODES:
+            raise ValueError(f"self_flow must be one of {SELF_FLOW_MODES}")
+
+    @property
+    def upsampler_width(self) -> int:
+        return self.upsample_channels or self.channels
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "VSRTConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown VSRTConfig fields: {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "VSRTConfig":
+        return cls.from_dict(json.loads(text))
+
+
+PRESETS: dict[str, VSRTConfig] = {
+    # options/train/train_vsrTransformer_x4_REDS.yml of the official code.
+    "official-reds": VSRTConfig(),
+    # The Vimeo-90K / Vid4 configuration (never released as weights).
+    "official-vimeo": VSRTConfig(num_frames=7, depth=7),
+}
+
+
+def lrelu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, LRELU_SLOPE)
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3 -> ReLU -> conv3x3, plus the input (BasicSR/mmediting ResidualBlockNoBN)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(x)))
+
+
+def residual_stack(channels: int, blocks: int) -> nn.Sequential:
+    return nn.Sequential(*[ResidualBlock(channels) for _ in range(blocks)])
+
+
+class LeakyReLU(nn.Module):
+    """Parameter-free slot that keeps the official ``main.1`` index."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return lrelu(x)
+
+
+class ResidualTrunk(nn.Module):
+    """Input conv -> LReLU -> residual blocks (mmediting ResidualBlocksWithInputConv)."""
+
+    def __init__(self, in_channels: int, channels: int, blocks: int) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(in_channels, channels, 3, 1, 1),
+            LeakyReLU(),
+            residual_stack(channels, blocks),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+class SinusoidFrequencies(nn.Module):
+    """Holds ``inv_freq`` as a persistent buffer, as the official checkpoint does."""
+
+    def __init__(self, num_frames: int) -> None:
+        super().__init__()
+        channels = math.ceil(num_frames / 6) * 2
+        exponents = torch.arange(0, channels, 2).float() / channels
+        self.register_buffer("inv_freq", 1.0 / (10000**exponents))
+
+
+class FramePositionalEncoding(nn.Module):
+    """The official spatial-temporal encoding: frames index the *encoding channels*.
+
+    The official code feeds [B, T, C, H, W] to a 3-D sinusoidal encoding that treats T as
+    its channel axis and (feature channel c, row i, column j) as the three positions. With
+    f = inv_freq, each axis contributes [sin(p*f), cos(p*f)] (sines first, the 2021 layout);
+    the three axes are concatenated and frame t takes entry t.
+    """
+
+    def __init__(self, num_frames: int) -> None:
+        super().__init__()
+        self.num_frames = num_frames
+        self.penc = SinusoidFrequencies(num_frames)
+
+    def table(self, channels: int, height: int, width: int) -> torch.Tensor:
+        """The encoding, [T, C, H, W] in float32."""
+        inv_freq = self.penc.inv_freq.float()
+        per_axis = len(inv_freq) * 2
+
+        def axis_terms(length: int) -> torch.Tensor:
+            angles = torch.arange(length, device=inv_freq.device, dtype=torch.float32)[:, None] * inv_freq
+            return torch.cat([angles.sin(), angles.cos()], dim=1)  # [length, per_axis]
+
+        table = torch.zeros(channels, height, width, per_axis * 3, device=inv_freq.device)
+        table[..., :per_axis] = axis_terms(channels)[:, None, None, :]
+        table[..., per_axis : 2 * per_axis] = axis_terms(height)[None, :, None, :]
+        table[..., 2 * per_axis :] = axis_terms(width)[None, None, :, :]
+        return table[..., : self.num_frames].permute(3, 0, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _, frames, channels, height, width = x.shape
+        if frames != self.num_frames:
+            raise ValueError(f"expected {self.num_frames} frames, got {frames}")
+        return x + self.table(channels, height, width).to(x.dtype)
+
+
+class Residual(nn.Module):
+    def __init__(self, fn: nn.Module) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return x + self.fn(x, **kwargs)
+
+
+class PreNorm(nn.Module):
+    """LayerNorm over each frame's whole [C, S, S] feature map, then ``fn``."""
+
+    def __init__(self, channels: int, tile_size: int, fn: nn.Module) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm([channels, tile_size, tile_size])
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return self.fn(self.norm(x), **kwargs)
+
+
+class ConvSelfAttention(nn.Module):
+    """Attention between the p x p patches of all T frames of a window.
+
+    q and k are depthwise 3x3 convs, v a full 3x3 conv; every patch of every frame is one
+    token of C*p*p features, ordered frame-major. The official module adds its own input back
+    (``out += x``), which with the outer residual gives X + LN(X) + conv(attn(LN(X))).
+    """
+
+    def __init__(self, channels: int, patch_size: int, heads: int) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.heads = heads
+        self.to_q = nn.Conv2d(channels, channels, 3, 1, 1, groups=channels)
+        self.to_k = nn.Conv2d(channels, channels, 3, 1, 1, groups=channels)
+        self.to_v = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.conv = nn.Conv2d(channels, channels, 3, 1, 1)
+
+    def _tokens(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+        # [N, C, H, W] -> [B, heads, T * patches, features per head]
+        patches = F.unfold(x, kernel_size=self.patch_size, stride=self.patch_size)
+        frames = x.shape[0] // batch
+        features, count = patches.shape[1:]
+        tokens = patches.view(batch, frames, features, count).permute(0, 1, 3, 2)
+        tokens = tokens.reshape(batch, frames * count, self.heads, features // self.heads)
+        return tokens.transpose(1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, frames, channels, height, width = x.shape
+        flat = x.reshape(batch * frames, channels, height, width)
+        q = self._tokens(self.to_q(flat), batch)
+        k = self._tokens(self.to_k(flat), batch)
+        v = self._tokens(self.to_v(flat), batch)
+        # The logits are dot products over C*p*p (4096) features: they overflow fp16, so
+        # they and the softmax are always computed in fp32.
+        scale = q.shape[-1] ** -0.5
+        logits = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale
+        weights = logits.softmax(dim=-1).to(v.dtype)
+        out = torch.matmul(weights, v)  # [B, heads, T * patches, d]
+        patches_per_frame = out.shape[2] // frames
+        out = out.transpose(1, 2).reshape(batch, frames, patches_per_frame, -1)
+        out = out.permute(0, 1, 3, 2).reshape(batch * frames, -1, patches_per_frame)
+        out = F.fold(out, output_size=(height, width), kernel_size=self.patch_size, stride=self.patch_size)
+        out = self.conv(out) + flat
+        return out.view(batch, frames, channels, height, width)
+
+
+class FlowFeedForward(nn.Module):
+    """Bidirectional optical-flow feed-forward.
+
+    Each frame's neighbour features (the next frame for the backward branch, the previous
+    for the forward branch; the frame itself at the window ends) are warped onto it and
+    concatenated after the frame's own LR pixels, then each branch runs a residual trunk
+    and a 1x1 conv fuses the two.
+    """
+
+    def __init__(self, channels: int, blocks: int) -> None:
+        super().__init__()
+        self.backward_resblocks = ResidualTrunk(channels + 3, channels, blocks)
+        self.forward_resblocks = ResidualTrunk(channels + 3, channels, blocks)
+        self.fusion = nn.Conv2d(channels * 2, channels, 1, 1, 0)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        lrs: torch.Tensor,
+        flows_forward: torch.Tensor,
+        flows_backward: torch.Tensor,
+    ) -> torch.Tensor:
+        batch, frames, channels, height, width = x.shape
+        following = torch.cat([x[:, 1:], x[:, -1:]], dim=1)
+        preceding = torch.cat([x[:, :1], x[:, :-1]], dim=1)
+
+        def branch(neighbours: torch.Tensor, flows: torch.Tensor, trunk: nn.Module) -> torch.Tensor:
+            warped = flow_warp(
+                neighbours.reshape(-1, channels, height, width),
+                flows.reshape(-1, 2, height, width).permute(0, 2, 3, 1),
+            )
+            lr = lrs.reshape(-1, 3, height, width).to(warped.dtype)
+            return trunk(torch.cat([lr, warped], dim=1))
+
+        backward = branch(following, flows_backward, self.backward_resblocks)
+        forward = branch(preceding, flows_forward, self.forward_resblocks)
+        fused = lrelu(self.fusion(torch.cat([backward, forward], dim=1)))
+        return fused.view(batch, frames, channels, height, width)
+
+
+class TransformerLayer(nn.ModuleList):
+    """[Residual(PreNorm(attention)), Residual(PreNorm(feed-forward))], as the official keys nest."""
+
+    def __init__(self, config: VSRTConfig) -> None:
+        size, channels = config.tile_size, config.channels
+        super().__init__(
+            [
+                Residual(PreNorm(channels, size, ConvSelfAttention(channels, config.patch_size, config.heads))),
+                Residual(PreNorm(channels, size, FlowFeedForward(channels, config.feedforward_blocks))),
+            ]
+        )
+
+    def forward(self, x: torch.Tensor, **flow_inputs: torch.Tensor) -> torch.Tensor:
+        attention, feedforward = self
+        return feedforward(attention(x), **flow_inputs)
+
+
+class Transformer(nn.Module):
+    def __init__(self, config: VSRTConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([TransformerLayer(config) for _ in range(config.depth)])
+
+    def forward(self, x: torch.Tensor, **flow_inputs: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x, **flow_inputs)
+        return x
+
+
+class NeighbourFlows(nn.Module):
+    """SPyNet flows from every frame of a window to its two neighbours."""
+
+    def __init__(self, self_flow: str) -> None:
+        super().__init__()
+        self.self_flow = self_flow
+        self.spynet = SPyNet()
+
+    def forward(self, lrs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (flows_forward, flows_backward), each [B, T, 2, H, W].
+
+        flows_backward[k] warps frame k+1 onto frame k; flows_forward[k] warps frame k-1
+        onto frame k. At the window ends the neighbour is the frame itself.
+        """
+        batch, frames, _, height, width = lrs.shape
+        if self.self_flow == "spynet":
+            # The official pairing: T+1 pairs each way, the self-pairs at the ends included.
+            refs = torch.cat([lrs[:, :1], lrs], dim=1)
+            supps = torch.cat([lrs, lrs[:, -1:]], dim=1)
+            flat = lambda t: t.reshape(-1, 3, height, width)  # noqa: E731
+            backward = self.spynet(flat(refs), flat(supps)).view(batch, frames + 1, 2, height, width)[:, 1:]
+            forward = self.spynet(flat(supps), flat(refs)).view(batch, frames + 1, 2, height, width)[:, :-1]
+            return forward, backward
+        if frames == 1:
+            zero = lrs.new_zeros(batch, 1, 2, height, width)
+            return zero, zero
+        current = lrs[:, :-1].reshape(-1, 3, height, width)
+        following = lrs[:, 1:].reshape(-1, 3, height, width)
+        to_next = self.spynet(current, following).view(batch, frames - 1, 2, height, width)
+        to_previous = self.spynet(following, current).view(batch, frames - 1, 2, height, width)
+        zero = lrs.new_zeros(batch, 1, 2, height, width)
+        return torch.cat([zero, to_previous], dim=1), torch.cat([to_next, zero], dim=1)
+
+
+class VSRTransformer(nn.Module):
+    """The VSR-Transformer: [B, T, 3, S, S] RGB in [0, 1] -> [B, T, 3, 4S, 4S]."""
+
+    def __init__(self, config: VSRTConfig | None = None) -> None:
+        super().__init__()
+        config = config or VSRTConfig()
+        self.config = config
+        channels, up = config.channels, config.upsampler_width
+        self.conv_first = nn.Conv2d(3, channels, 3, 1, 1)
+        self.feature_extraction = residual_stack(channels, config.extract_blocks)
+        self.spynet = NeighbourFlows(config.self_flow)
+        self.pos_embedding = FramePositionalEncoding(config.num_frames)
+        self.transformer = Transformer(config)
+        self.reconstruction = residual_stack(channels, config.reconstruct_blocks)
+        self.upconv1 = nn.Conv2d(channels, up * 4, 3, 1, 1)
+        self.upconv2 = nn.Conv2d(up, up * 4, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(up, up, 3, 1, 1)
+        self.conv_last = nn.Conv2d(up, 3, 3, 1, 1)
+
+    def compute_flows(self, lrs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.spynet(lrs)
+
+    def forward(
+        self,
+        lrs: torch.Tensor,
+        flows: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Upscale a window. ``flows`` = (flows_forward, flows_backward) may be supplied
+        (e.g. computed once over whole frames and cropped); otherwise SPyNet runs here."""
+        batch, frames, _, height, width = lrs.shape
+        size = self.config.tile_size
+        if frames != self.config.num_frames or (height, width) != (size, size):
+            raise ValueError(
+                f"expected [B, {self.config.num_frames}, 3, {size}, {size}], got {list(lrs.shape)}"
+            )
+        flat = lrs.reshape(-1, 3, height, width)
+        features = self.feature_extraction(lrelu(self.conv_first(flat)))
+        features = features.view(batch, frames, -1, height, width)
+        flows_forward, flows_backward = flows if flows is not None else self.compute_flows(lrs)
+        features = self.pos_embedding(features)
+        features = self.transformer(
+            features, lrs=lrs, flows_forward=flows_forward, flows_backward=flows_backward
+        )
+        out = self.reconstruction(features.reshape(-1, features.shape[2], height, width))
+        out = lrelu(F.pixel_shuffle(self.upconv1(out), 2))
+        out = lrelu(F.pixel_shuffle(self.upconv2(out), 2))
+        out = self.conv_last(lrelu(self.conv_hr(out)))
+        base = F.interpolate(flat, scale_factor=SCALE, mode="bilinear", align_corners=False)
+        return (out + base.to(out.dtype)).view(batch, frames, 3, SCALE * height, SCALE * width)
