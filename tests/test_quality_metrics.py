@@ -114,7 +114,9 @@ def test_ssim_matches_direct_definition():
     want_y = _ssim_brute_force(rgb_to_y(a), rgb_to_y(b))
     assert got_y == pytest.approx(want_y, abs=1e-10)
     assert 0.2 < got_y < 0.99
-    want_rgb = np.mean([_ssim_brute_force(a[..., c].astype(np.float64), b[..., c].astype(np.float64)) for c in range(3)])
+    want_rgb = np.mean([
+        _ssim_brute_force(a[..., c].astype(np.float64), b[..., c].astype(np.float64)) for c in range(3)
+    ])
     assert ssim(a, b, y_channel=False) == pytest.approx(want_rgb, abs=1e-10)
     assert ssim(a, b, crop_border=2) == pytest.approx(
         _ssim_brute_force(rgb_to_y(a[2:-2, 2:-2]), rgb_to_y(b[2:-2, 2:-2])), abs=1e-10)

@@ -8,3 +8,5 @@ Public API::
 """
 
 __version__ = "0.1.0"
+
+from .weights.loading import load_model  # noqa: E402

@@ -10,8 +10,8 @@ from rich.console import Console
 
 
 def error_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def output_console() -> Console:
-    return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True)

@@ -234,8 +234,9 @@ class ConvSelfAttention(nn.Module):
         # The logits are dot products over C*p*p (4096) features: they overflow fp16, so
         # they and the softmax are always computed in fp32.
         scale = q.shape[-1] ** -0.5
-        logits = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale
-        weights = logits.softmax(dim=-1).to(v.dtype)
+        with torch.autocast(q.device.type, enabled=False):
+            logits = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale
+            weights = logits.softmax(dim=-1).to(v.dtype)
         out = torch.matmul(weights, v)  # [B, heads, T * patches, d]
         patches_per_frame = out.shape[2] // frames
         out = out.transpose(1, 2).reshape(batch, frames, patches_per_frame, -1)

@@ -28,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-__all__ = ["imresize", "imresize_np", "bicubic_downscale_uint8", "resize_matrix"]
+__all__ = ["imresize", "imresize_np", "bicubic_downscale_uint8", "resize_matrix", "round_to_uint8"]
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:

@@ -22,9 +22,8 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-__all__ = ["to_uint8", "rgb_to_y", "psnr", "ssim", "prepare_for_metric"]
+__all__ = ["to_uint8", "rgb_to_y", "psnr", "ssim", "prepare_for_metric", "psnr_planes", "ssim_planes"]
 
 _SSIM_WINDOW = 11
 _SSIM_SIGMA = 1.5
@@ -92,6 +91,16 @@ def _pair(a: np.ndarray, b: np.ndarray, crop_border: int, y_channel: bool) -> tu
 def psnr(a: np.ndarray, b: np.ndarray, crop_border: int = 0, y_channel: bool = True) -> float:
     """PSNR in dB between two HxWx3 uint8 RGB images (peak 255); inf when identical."""
     pa, pb = _pair(a, b, crop_border, y_channel)
+    return psnr_planes(pa, pb)
+
+
+def psnr_planes(pa: np.ndarray, pb: np.ndarray) -> float:
+    """PSNR of two float64 HxWxC arrays already made by :func:`prepare_for_metric`.
+
+    Lets a caller convert the ground truth once and score several candidates against it.
+    """
+    if pa.shape != pb.shape:
+        raise ValueError(f"planes differ in shape: {pa.shape} vs {pb.shape}")
     mse = float(np.mean((pa - pb) ** 2))
     if mse == 0.0:
         return math.inf
@@ -108,19 +117,28 @@ def _gaussian_1d() -> np.ndarray:
     return g
 
 
-def _ssim_plane_stack(planes_a: torch.Tensor, planes_b: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM of each plane pair; inputs [C, H, W] float64, output [C]."""
-    g = torch.from_numpy(np.array(_gaussian_1d()))
-    kv = g.view(1, 1, _SSIM_WINDOW, 1)
-    kh = g.view(1, 1, 1, _SSIM_WINDOW)
-    # All five local statistics share one filter, so filter them as one batch.
-    stack = torch.stack([planes_a, planes_b, planes_a * planes_a, planes_b * planes_b, planes_a * planes_b])
-    c, h, w = planes_a.shape
-    flat = stack.reshape(5 * c, 1, h, w)
-    # The 2-D Gaussian is an outer product, so two 1-D passes equal the 11x11
-    # window of BasicSR up to float64 rounding while costing 22 taps, not 121.
-    filt = F.conv2d(F.conv2d(flat, kv), kh).reshape(5, c, h - _SSIM_WINDOW + 1, w - _SSIM_WINDOW + 1)
-    mu_a, mu_b, e_aa, e_bb, e_ab = filt
+def _filter_valid(planes: np.ndarray) -> np.ndarray:
+    """Gaussian-filter [..., H, W] keeping only positions where the window fits."""
+    g = _gaussian_1d()
+    n = _SSIM_WINDOW
+    h, w = planes.shape[-2:]
+    # The 2-D window is an outer product, so two 1-D passes give BasicSR's
+    # 11x11 filter up to float64 rounding. Shifted-slice sums are used because
+    # float64 convolutions on CPU are several times slower.
+    rows = g[0] * planes[..., 0 : h - n + 1, :]
+    for k in range(1, n):
+        rows = rows + g[k] * planes[..., k : h - n + 1 + k, :]
+    out = g[0] * rows[..., 0 : w - n + 1]
+    for k in range(1, n):
+        out = out + g[k] * rows[..., k : w - n + 1 + k]
+    return out
+
+
+def _ssim_per_channel(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """Mean SSIM of each channel; inputs HxWxC float64, output [C]."""
+    a = np.moveaxis(pa, -1, 0)
+    b = np.moveaxis(pb, -1, 0)
+    mu_a, mu_b, e_aa, e_bb, e_ab = _filter_valid(np.stack([a, b, a * a, b * b, a * b]))
     mu_aa = mu_a * mu_a
     mu_bb = mu_b * mu_b
     mu_ab = mu_a * mu_b
@@ -129,16 +147,22 @@ def _ssim_plane_stack(planes_a: torch.Tensor, planes_b: torch.Tensor) -> torch.T
     cov = e_ab - mu_ab
     num = (2 * mu_ab + _C1) * (2 * cov + _C2)
     den = (mu_aa + mu_bb + _C1) * (var_a + var_b + _C2)
-    return (num / den).mean(dim=(1, 2))
+    return (num / den).mean(axis=(1, 2))
 
 
 def ssim(a: np.ndarray, b: np.ndarray, crop_border: int = 0, y_channel: bool = True) -> float:
     """SSIM between two HxWx3 uint8 RGB images, as BasicSR ``calculate_ssim``."""
     pa, pb = _pair(a, b, crop_border, y_channel)
+    return ssim_planes(pa, pb)
+
+
+def ssim_planes(pa: np.ndarray, pb: np.ndarray) -> float:
+    """SSIM of two float64 HxWxC arrays already made by :func:`prepare_for_metric`."""
+    if pa.shape != pb.shape:
+        raise ValueError(f"planes differ in shape: {pa.shape} vs {pb.shape}")
     if min(pa.shape[0], pa.shape[1]) < _SSIM_WINDOW:
-        raise ValueError(f"SSIM needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW} after cropping, got {pa.shape[1]}x{pa.shape[0]}")
-    ta = torch.from_numpy(np.ascontiguousarray(pa.transpose(2, 0, 1)))
-    tb = torch.from_numpy(np.ascontiguousarray(pb.transpose(2, 0, 1)))
-    with torch.no_grad():
-        per_channel = _ssim_plane_stack(ta, tb)
-    return float(per_channel.mean())
+        raise ValueError(
+            f"SSIM needs images of at least {_SSIM_WINDOW}x{_SSIM_WINDOW} after cropping,"
+            f" got {pa.shape[1]}x{pa.shape[0]}"
+        )
+    return float(_ssim_per_channel(pa, pb).mean())

@@ -3,6 +3,9 @@
 The metadata holds ``format`` (always ``vsrt``), ``architecture`` and ``config`` (the
 model's config dataclass as JSON), so a file alone is enough to rebuild its network.
 Anything else a caller passes in ``metadata`` (provenance, training steps) rides along.
+
+Two architectures are stored this way: the VSR-Transformer (``vsr-transformer``) and a
+standalone SPyNet (``spynet``, config ``{}``), the flow network a training run starts from.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
+from ..models.spynet import SPyNet
 from ..models.vsrt import VSRTConfig, VSRTransformer
 
 FORMAT = "vsrt"
 ARCHITECTURE = "vsr-transformer"
+SPYNET_ARCHITECTURE = "spynet"
+ARCHITECTURES = (ARCHITECTURE, SPYNET_ARCHITECTURE)
 
 
 def save_checkpoint(
@@ -29,16 +35,37 @@ def save_checkpoint(
     dtype: torch.dtype | None = None,
 ) -> Path:
     """Write ``model``'s weights and config to ``path`` atomically (temp file, then rename)."""
+    return write_checkpoint(model.state_dict(), path, ARCHITECTURE, model.config.to_json(), metadata, dtype)
+
+
+def save_spynet(
+    model: SPyNet,
+    path: str | os.PathLike[str],
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write a standalone SPyNet (architecture ``spynet``) atomically."""
+    return write_checkpoint(model.state_dict(), path, SPYNET_ARCHITECTURE, "{}", metadata)
+
+
+def write_checkpoint(
+    state: dict[str, torch.Tensor],
+    path: str | os.PathLike[str],
+    architecture: str,
+    config_json: str,
+    metadata: dict[str, str] | None = None,
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``state`` with vsrt metadata; a reader never sees a half-written file."""
     path = Path(path)
     tensors = {
         key: (value.to(dtype) if dtype is not None and value.is_floating_point() else value)
         .detach()
         .cpu()
         .contiguous()
-        for key, value in model.state_dict().items()
+        for key, value in state.items()
     }
-    meta = dict(metadata or {})
-    meta.update(format=FORMAT, architecture=ARCHITECTURE, config=model.config.to_json())
+    meta = {key: str(value) for key, value in (metadata or {}).items()}
+    meta.update(format=FORMAT, architecture=architecture, config=config_json)
     temporary = path.with_name(f".{path.name}.partial")
     try:
         save_file(tensors, str(temporary), metadata=meta)
@@ -48,20 +75,42 @@ def save_checkpoint(
     return path
 
 
-def read_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
-    """The safetensors metadata of ``path``; raises CheckpointError if it is not a vsrt file."""
+def read_metadata(path: str | os.PathLike[str], architecture: str | None = ARCHITECTURE) -> dict[str, str]:
+    """The safetensors metadata of ``path``; raises CheckpointError if it is not a vsrt file.
+
+    ``architecture`` is the one the caller needs; None accepts any vsrt architecture.
+    """
+    meta = read_raw_metadata(path)
+    if meta.get("format") != FORMAT or "config" not in meta:
+        raise CheckpointError(f"{path}: a safetensors file, but not a vsrt checkpoint (no vsrt config in its metadata)")
+    found = meta.get("architecture")
+    if architecture is None and found not in ARCHITECTURES:
+        raise CheckpointError(f"{path}: unknown architecture {found!r} (known: {', '.join(ARCHITECTURES)})")
+    if architecture is not None and found != architecture:
+        raise CheckpointError(f"{path}: architecture {found!r} is not {architecture!r}")
+    return meta
+
+
+def read_raw_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Any safetensors file's metadata (possibly empty); CheckpointError if unreadable."""
     try:
         with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
+            return dict(handle.metadata() or {})
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
-    if meta.get("format") != FORMAT or "config" not in meta:
-        raise CheckpointError(f"{path}: a safetensors file, but not a vsrt checkpoint (no vsrt config in its metadata)")
-    if meta.get("architecture") != ARCHITECTURE:
-        raise CheckpointError(f"{path}: architecture {meta.get('architecture')!r} is not {ARCHITECTURE!r}")
-    return meta
+
+
+def read_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file, on the CPU. Never unpickles anything."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: damaged tensor data ({exc})") from None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[VSRTConfig, dict[str, torch.Tensor], dict[str, str]]:
@@ -71,12 +120,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[VSRTConfig, dict[str,
         config = VSRTConfig.from_json(meta["config"])
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path}: invalid model config in metadata ({exc})") from None
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            state = {key: handle.get_tensor(key) for key in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: damaged tensor data ({exc})") from None
-    return config, state, meta
+    return config, read_tensors(path), meta
 
 
 def build_model(
@@ -123,3 +167,15 @@ def describe_config(config: VSRTConfig) -> str:
 def load_checkpoint_model(path: str | os.PathLike[str]) -> VSRTransformer:
     config, state, _ = load_checkpoint(path)
     return build_model(config, state, source=str(path))
+
+
+def load_spynet_checkpoint(path: str | os.PathLike[str]) -> SPyNet:
+    """A standalone SPyNet from a ``spynet`` vsrt checkpoint, in eval mode (fp32)."""
+    read_metadata(path, SPYNET_ARCHITECTURE)
+    state = read_tensors(path)
+    model = SPyNet()
+    problems = describe_mismatch(model.state_dict(), state)
+    if problems:
+        raise CheckpointError(f"{path}: does not match SPyNet: {problems}")
+    model.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
+    return model.eval()

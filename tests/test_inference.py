@@ -1,0 +1,181 @@
+"""The windowed, tiled inference that both `vsrt upscale` and `vsrt eval` use."""
+
+import numpy as np
+import pytest
+import torch
+
+from vsrt_cli.errors import UsageError
+from vsrt_cli.inference import InferenceOptions, WindowedUpscaler, choose_precision, upscale_clip, upscale_stream
+from vsrt_cli.inference.device import resolve_device
+from vsrt_cli.models import VSRTConfig, VSRTransformer
+from vsrt_cli.plan import plan_windows, tile_starts
+
+TINY = dict(
+    channels=8,
+    tile_size=16,
+    patch_size=4,
+    depth=1,
+    extract_blocks=1,
+    feedforward_blocks=1,
+    reconstruct_blocks=1,
+    upsample_channels=8,
+)
+
+
+def tiny_model(frames=3, self_flow="zero", seed=0):
+    torch.manual_seed(seed)
+    return VSRTransformer(VSRTConfig(num_frames=frames, self_flow=self_flow, **TINY)).eval()
+
+
+def smooth_frames(count, height, width, shift=0.0, offset=0):
+    """Natural-looking smooth content drifting right by ``shift`` pixels per frame."""
+    rows, cols = np.mgrid[0:height, offset : offset + width].astype(np.float32)
+    frames = []
+    for t in range(count):
+        x = cols - shift * t
+        red = 0.5 + 0.25 * np.sin(0.31 * x) * np.cos(0.17 * rows) + 0.2 * np.sin(0.05 * (x + rows))
+        green = 0.5 + 0.3 * np.cos(0.23 * x - 0.13 * rows)
+        blue = 0.5 + 0.2 * np.sin(0.11 * x * np.cos(0.02 * rows))
+        frames.append(np.clip(np.stack([red, green, blue], -1), 0, 1).astype(np.float32))
+    return frames
+
+
+CPU = dict(device="cpu")
+
+
+def test_output_is_4x_for_odd_sizes_and_frames_smaller_than_a_tile():
+    model = tiny_model()
+    for height, width, count in [(21, 37, 4), (7, 5, 2), (16, 16, 1)]:
+        outputs = upscale_clip(model, smooth_frames(count, height, width), InferenceOptions(**CPU))
+        assert len(outputs) == count
+        assert all(o.shape == (4 * height, 4 * width, 3) and o.dtype == np.float32 for o in outputs)
+        assert all(np.isfinite(o).all() for o in outputs)
+
+
+def test_result_does_not_depend_on_the_tile_batch_size():
+    model = tiny_model()
+    frames = smooth_frames(5, 30, 45, shift=0.7)
+    results = [upscale_clip(model, frames, InferenceOptions(tile_batch=b, **CPU)) for b in (1, 3, 16)]
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert np.array_equal(a, b)
+
+
+def test_stride_one_single_tile_equals_the_official_centre_frame_protocol():
+    model = tiny_model(frames=3, self_flow="spynet")
+    frames = smooth_frames(4, 16, 16, shift=0.5)
+    outputs = upscale_clip(model, frames, InferenceOptions(window_stride=1, **CPU))
+    stacked = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
+    for window in plan_windows(4, 3, 1):
+        with torch.no_grad():
+            direct = model(stacked[list(window.indices)][None])[0, 1].permute(1, 2, 0).numpy()
+        (frame, _), = window.outputs
+        assert np.abs(outputs[frame] - direct).max() < 1e-5
+
+
+def test_every_stride_outputs_every_frame_in_order():
+    model = tiny_model(frames=5)
+    frames = smooth_frames(7, 16, 20, shift=0.5)
+    for stride in (1, 3, 5):
+        outputs = upscale_clip(model, frames, InferenceOptions(window_stride=stride, **CPU))
+        assert len(outputs) == 7
+
+
+def test_look_ahead_is_bounded_so_memory_does_not_grow_with_length():
+    model = tiny_model(frames=3)
+    consumed = []
+
+    def source():
+        for index, frame in enumerate(smooth_frames(12, 16, 16)):
+            consumed.append(index)
+            yield frame
+
+    produced = 0
+    for _ in upscale_stream(model, source(), InferenceOptions(window_stride=1, **CPU)):
+        produced += 1
+        # Never more than stride + T frames ahead of what has been written.
+        assert len(consumed) - produced <= 1 + 3
+    assert produced == 12
+
+
+def test_flows_are_computed_once_per_frame_pair():
+    model = tiny_model(frames=5)
+    upscaler = WindowedUpscaler(model, InferenceOptions(window_stride=3, **CPU))
+    outputs = list(upscaler.upscale(smooth_frames(9, 16, 16, shift=0.5)))
+    assert len(outputs) == 9
+    # Two directions per neighbouring pair (8 pairs), plus the few reflected pairs at the ends.
+    assert upscaler.stats.flow_pairs <= 2 * 8 + 8
+
+
+def test_out_of_memory_halves_the_batch_and_loses_nothing(monkeypatch):
+    model = tiny_model()
+    frames = smooth_frames(3, 30, 45)
+    reference = upscale_clip(model, frames, InferenceOptions(tile_batch=8, **CPU))
+    upscaler = WindowedUpscaler(model, InferenceOptions(tile_batch=8, **CPU))
+    real_run = upscaler._run_batch
+
+    def limited(lrs, fw, bw):
+        if lrs.shape[0] > 2:
+            raise torch.OutOfMemoryError("simulated: CUDA out of memory")
+        return real_run(lrs, fw, bw)
+
+    monkeypatch.setattr(upscaler, "_run_batch", limited)
+    outputs = list(upscaler.upscale(frames))
+    assert upscaler.stats.tile_batch == 2 and upscaler.stats.oom_retries == 2
+    for a, b in zip(reference, outputs):
+        assert np.array_equal(a, b)
+
+
+def seam_ratio(overlap):
+    """Mean column-to-column jump of (output - output of the shifted input) on blend zones vs elsewhere."""
+    model = tiny_model(seed=0)
+    height, width, shift = 40, 72, 3
+    options = InferenceOptions(tile_overlap=overlap, **CPU)
+    plain = upscale_clip(model, smooth_frames(3, height, width), options)[1]
+    moved = upscale_clip(model, smooth_frames(3, height, width, offset=shift), options)[1]
+    difference = plain[:, 4 * shift :] - moved[:, : -4 * shift]
+    jumps = np.abs(np.diff(difference, axis=1)).mean(axis=(0, 2))
+    zones = np.zeros(len(jumps), bool)
+    for start in tile_starts(width, 16, overlap)[1:]:
+        for origin in (4 * start, 4 * (start - shift)):  # both tilings, in plain's coordinates
+            zones[max(origin - 1, 0) : max(origin + 4 * overlap + 1, 0)] = True
+    return jumps[zones].mean() / jumps[~zones].mean()
+
+
+def test_no_seams_where_tile_borders_move():
+    assert seam_ratio(overlap=4) < 1.0
+
+
+def test_the_seam_measure_does_detect_hard_tile_borders():
+    assert seam_ratio(overlap=0) > 2.0
+
+
+def test_device_and_precision_choices():
+    cpu = torch.device("cpu")
+    assert choose_precision(cpu, "auto", native_bf16=False) == "fp32"
+    assert choose_precision(cpu, "auto", native_bf16=True) == "bf16"
+    assert choose_precision(torch.device("cuda"), "auto") == "fp16"
+    assert choose_precision(cpu, "bf16") == "bf16"
+    with pytest.raises(UsageError):
+        choose_precision(cpu, "fp8")
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(UsageError):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UsageError, match="CUDA is not available"):
+            resolve_device("cuda:0")
+        assert resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_runs_through_the_pipeline(precision):
+    model = tiny_model()
+    frames = smooth_frames(3, 20, 24)
+    reference = upscale_clip(model, frames, InferenceOptions(**CPU))
+    reduced = upscale_clip(model, frames, InferenceOptions(precision=precision, **CPU))
+    assert max(np.abs(a - b).max() for a, b in zip(reference, reduced)) < 0.1
+
+
+def test_bad_options_are_usage_errors():
+    with pytest.raises(UsageError):
+        WindowedUpscaler(tiny_model(), InferenceOptions(tile_overlap=8, **CPU))

@@ -1,0 +1,187 @@
+"""The network's building blocks against the official code's behaviour (spec sections 1 and 3)."""
+
+import math
+
+import pytest
+import torch
+
+from vsrt_cli.models import VSRTConfig, VSRTransformer, flow_warp
+from vsrt_cli.models.spynet import SPyNet, load_basicsr_spynet, padded_size
+from vsrt_cli.models.vsrt import FramePositionalEncoding
+
+TINY = VSRTConfig(
+    num_frames=3,
+    channels=8,
+    tile_size=16,
+    patch_size=4,
+    depth=1,
+    extract_blocks=1,
+    feedforward_blocks=1,
+    reconstruct_blocks=1,
+    upsample_channels=8,
+)
+
+
+def expected_pe_t5(c: int, i: int, j: int) -> list[float]:
+    return [math.sin(c), math.cos(c), math.sin(i), math.cos(i), math.sin(j)]
+
+
+def expected_pe_t7(c: int, i: int, j: int) -> list[float]:
+    return [math.sin(c), math.sin(c / 100), math.cos(c), math.cos(c / 100), math.sin(i), math.sin(i / 100), math.cos(i)]
+
+
+@pytest.mark.parametrize("frames,formula", [(5, expected_pe_t5), (7, expected_pe_t7)])
+def test_positional_encoding_matches_the_spec_table(frames, formula):
+    encoding = FramePositionalEncoding(frames)
+    table = encoding.table(64, 64, 64)
+    assert table.shape == (frames, 64, 64, 64)
+    for c, i, j in [(0, 0, 0), (1, 2, 3), (63, 17, 40), (5, 63, 63), (31, 0, 62)]:
+        got = table[:, c, i, j].tolist()
+        assert got == pytest.approx(formula(c, i, j), abs=2e-6), (c, i, j)
+
+
+def test_positional_encoding_buffer_names_match_the_official_checkpoint():
+    assert FramePositionalEncoding(5).state_dict()["penc.inv_freq"].tolist() == [1.0]
+    assert FramePositionalEncoding(7).state_dict()["penc.inv_freq"].tolist() == pytest.approx([1.0, 0.01])
+
+
+def test_flow_warp_with_zero_flow_is_the_identity():
+    image = torch.rand(2, 3, 9, 11)
+    warped = flow_warp(image, torch.zeros(2, 9, 11, 2))
+    assert torch.allclose(warped, image, atol=1e-6)
+
+
+def test_flow_warp_integer_shift_moves_content_by_that_shift():
+    image = torch.rand(1, 3, 12, 16)
+    flow = torch.zeros(1, 12, 16, 2)
+    flow[..., 0] = 3.0  # sample 3 pixels to the right
+    flow[..., 1] = -2.0  # and 2 pixels up
+    warped = flow_warp(image, flow)
+    assert torch.allclose(warped[:, :, 2:, :13], image[:, :, :10, 3:], atol=1e-5)
+    # Samples from outside the image are zero (zero padding).
+    assert warped[:, :, :, 13:].abs().max() == 0
+    assert warped[:, :, :2, :].abs().max() == 0
+
+
+def test_spynet_working_size_rounds_up_to_multiples_of_32():
+    assert [padded_size(n) for n in (1, 31, 32, 33, 64, 97)] == [32, 32, 32, 64, 64, 128]
+
+
+def test_spynet_rescales_flow_to_the_original_grid():
+    torch.manual_seed(0)
+    spynet = SPyNet().eval()
+    calls = []
+
+    def constant_flow(ref, supp):
+        calls.append(tuple(ref.shape))
+        flow = ref.new_zeros(ref.shape[0], 2, *ref.shape[-2:])
+        flow[:, 0] = 10.0
+        flow[:, 1] = 4.0
+        return flow
+
+    spynet._compute_flow = constant_flow
+    flow = spynet(torch.rand(1, 3, 40, 70), torch.rand(1, 3, 40, 70))
+    assert calls == [(1, 3, 64, 96)]
+    assert flow.shape == (1, 2, 40, 70)
+    assert torch.allclose(flow[:, 0], torch.full((1, 40, 70), 10.0 * 70 / 96))
+    assert torch.allclose(flow[:, 1], torch.full((1, 40, 70), 4.0 * 40 / 64))
+
+
+def test_spynet_of_identical_frames_is_small_and_shaped_like_the_input():
+    torch.manual_seed(0)
+    spynet = SPyNet().eval()
+    frame = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        flow = spynet(frame, frame)
+    assert flow.shape == (1, 2, 64, 64)
+    assert torch.isfinite(flow).all()
+
+
+def test_basicsr_spynet_keys_map_onto_the_mmediting_layout():
+    reference = SPyNet().state_dict()
+    basicsr = {}
+    for key, value in reference.items():
+        if key.endswith((".weight", ".bias")):
+            parts = key.split(".")  # basic_module.L.basic_module.J.conv.weight
+            basicsr[f"basic_module.{parts[1]}.basic_module.{int(parts[3]) * 2}.{parts[5]}"] = value
+        else:
+            basicsr[key] = value
+    mapped = load_basicsr_spynet(basicsr)
+    assert set(mapped) == set(reference)
+    SPyNet().load_state_dict(mapped, strict=True)
+
+
+def test_all_frames_are_predicted_at_4x():
+    torch.manual_seed(0)
+    model = VSRTransformer(TINY).eval()
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 3, 16, 16))
+    assert out.shape == (2, 3, 3, 64, 64)
+
+
+def test_wrong_input_size_is_rejected():
+    model = VSRTransformer(TINY).eval()
+    with pytest.raises(ValueError, match="expected"):
+        model(torch.rand(1, 3, 3, 16, 24))
+
+
+def test_batching_tiles_gives_the_same_result_as_one_at_a_time():
+    torch.manual_seed(0)
+    model = VSRTransformer(TINY).eval()
+    tiles = torch.rand(4, 3, 3, 16, 16)
+    with torch.no_grad():
+        together = model(tiles)
+        alone = torch.cat([model(tiles[i : i + 1]) for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_supplied_flows_equal_internally_computed_ones():
+    torch.manual_seed(0)
+    model = VSRTransformer(TINY).eval()
+    lrs = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():
+        flows = model.compute_flows(lrs)
+        assert torch.equal(model(lrs, flows=flows), model(lrs))
+
+
+def test_zero_self_flow_matches_spynet_pairs_between_neighbours():
+    torch.manual_seed(0)
+    official_pairing = VSRTransformer(TINY).eval()
+    zero_ends = VSRTransformer(VSRTConfig(**{**TINY.__dict__, "self_flow": "zero"})).eval()
+    zero_ends.load_state_dict(official_pairing.state_dict())
+    lrs = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():
+        fw_official, bw_official = official_pairing.compute_flows(lrs)
+        fw_zero, bw_zero = zero_ends.compute_flows(lrs)
+    assert torch.allclose(fw_zero[:, 1:], fw_official[:, 1:], atol=1e-5)
+    assert torch.allclose(bw_zero[:, :-1], bw_official[:, :-1], atol=1e-5)
+    assert fw_zero[:, 0].abs().max() == 0 and bw_zero[:, -1].abs().max() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_reduced_precision_runs_and_stays_close(dtype):
+    torch.manual_seed(0)
+    model = VSRTransformer(TINY).eval()
+    lrs = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():
+        reference = model(lrs)
+        with torch.autocast("cpu", dtype=dtype):
+            reduced = model(lrs).float()
+    assert torch.isfinite(reduced).all()
+    assert (reduced - reference).abs().max() < 0.1
+
+
+def test_attention_logits_do_not_overflow_in_fp16():
+    """Large activations make q.k over 4096 features exceed fp16's range; fp32 logits keep it finite."""
+    from vsrt_cli.models.vsrt import ConvSelfAttention
+
+    torch.manual_seed(0)
+    attention = ConvSelfAttention(channels=64, patch_size=8, heads=1)
+    x = torch.randn(1, 2, 64, 16, 16) * 30
+    with torch.no_grad():
+        reference = attention(x)
+        with torch.autocast("cpu", dtype=torch.float16):
+            reduced = attention(x)
+    assert torch.isfinite(reduced).all()
+    relative = (reduced.float() - reference).abs().max() / reference.abs().max()
+    assert relative < 1e-2

@@ -1,0 +1,98 @@
+"""Colour accuracy through real (lossless) encodes, per matrix and range.
+
+Patches of known colour go in; they must come back within 2/255 both through our own
+reader and through FFmpeg's swscale reading the tags we wrote, which catches a wrong
+matrix, a wrong range or a wrong tag independently.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from media import make_video, read_frames
+from vsrt_cli.video import EncodeOptions, VideoReader, VideoWriter, probe
+
+LOSSLESS = EncodeOptions(preset="ultrafast", crf=0)
+PATCH = 16
+COLOURS = np.array(
+    [
+        [0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.15, 0.2, 0.85], [0.9, 0.85, 0.2],
+        [0.2, 0.8, 0.8], [0.75, 0.2, 0.7], [0.5, 0.5, 0.5], [0.95, 0.95, 0.95],
+    ],
+    np.float32,
+)
+# FFmpeg colourspace / range codes expected in the output for each case.
+CASES = {
+    ("bt601", False): (6, 1),
+    ("bt709", False): (1, 1),
+    ("bt2020", False): (9, 1),
+    ("bt601", True): (6, 2),
+    ("bt709", True): (1, 2),
+}
+
+
+def patches(width: int = 4 * PATCH, height: int = 2 * PATCH, index: int = 0) -> np.ndarray:
+    """Eight flat colour blocks, 16x16 each, so 4:2:0 chroma is flat inside them."""
+    image = np.empty((height, width, 3), np.float32)
+    for k, colour in enumerate(COLOURS):
+        row, col = divmod(k, 4)
+        image[row * PATCH:(row + 1) * PATCH, col * PATCH:(col + 1) * PATCH] = colour
+    return image
+
+
+def patch_centres(rgb: np.ndarray, scale: int = 1) -> np.ndarray:
+    """Mean colour of each patch's interior (away from the chroma-blurred borders)."""
+    size, margin = PATCH * scale, 4 * scale
+    means = []
+    for k in range(len(COLOURS)):
+        row, col = divmod(k, 4)
+        block = rgb[row * size + margin:(row + 1) * size - margin, col * size + margin:(col + 1) * size - margin]
+        means.append(block.reshape(-1, 3).mean(axis=0))
+    return np.array(means)
+
+
+@pytest.mark.parametrize("matrix, full_range", list(CASES))
+def test_reader_decodes_each_matrix_exactly(tmp_path, matrix, full_range):
+    src = make_video(tmp_path / "src.mkv", width=64, height=32, frames=2, colour=matrix, full_range=full_range,
+                     content=patches, crf=0, audio_tracks=0)
+    with VideoReader(src) as reader:
+        assert reader.info.colour.matrix_used == matrix and reader.info.colour.full_range == full_range
+        rgb = next(iter(reader)).rgb
+    assert np.abs(patch_centres(rgb) - COLOURS).max() < 2 / 255
+
+
+@pytest.mark.parametrize("matrix, full_range", list(CASES))
+def test_writer_encodes_and_tags_each_matrix(tmp_path, matrix, full_range):
+    src = make_video(tmp_path / "src.mkv", width=64, height=32, frames=2, colour=matrix, full_range=full_range,
+                     content=patches, crf=0, audio_tracks=0)
+    dst = tmp_path / "out.mkv"
+    big = np.repeat(np.repeat(patches(), 2, axis=0), 2, axis=1)
+    with VideoWriter(dst, source=probe(src), width=128, height=64, options=LOSSLESS) as writer:
+        writer.write(big, pts=0, duration=1)
+        writer.write(big, pts=1, duration=1)
+    info = probe(dst)
+    assert (info.colour.matrix_used, info.colour.full_range) == (matrix, full_range)
+    import av
+
+    with av.open(str(dst)) as container:
+        ctx = container.streams.video[0].codec_context
+        assert (ctx.colorspace, ctx.color_range) == CASES[(matrix, full_range)]
+    with VideoReader(dst) as reader:
+        ours = next(iter(reader)).rgb
+    theirs = read_frames(dst).frames[0]
+    assert np.abs(patch_centres(ours, 2) - COLOURS).max() < 1 / 255
+    assert np.abs(patch_centres(theirs, 2) - COLOURS).max() < 2 / 255
+    assert np.abs(ours - big).max() < 2.5 / 255 or np.abs(patch_centres(ours, 2) - COLOURS).max() < 1 / 255
+
+
+def test_ten_bit_output_round_trips_a_flat_patch_tightly(tmp_path):
+    src = make_video(tmp_path / "src.mkv", width=64, height=32, frames=1, bit_depth=10, content=patches,
+                     crf=0, audio_tracks=0)
+    dst = tmp_path / "out.mkv"
+    with VideoWriter(dst, source=probe(src), width=64, height=32, options=LOSSLESS) as writer:
+        writer.write(patches(), pts=0, duration=1)
+    with VideoReader(dst) as reader:
+        assert reader.info.pix_fmt == "yuv420p10le"
+        rgb = next(iter(reader)).rgb
+    assert np.abs(patch_centres(rgb) - COLOURS).max() < 0.3 / 255

@@ -1,0 +1,304 @@
+"""Reader -> nearest-neighbour 4x -> writer, checked against the source file.
+
+Sources are written by tests/media.py straight through PyAV and checked back with its
+independent helpers, so the reader and writer never vouch for themselves.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from media import audio_packets, make_video, read_frames, stream_kinds
+from vsrt_cli.video import EncodeOptions, Frame, VideoReader, VideoWriter, probe
+
+FAST = EncodeOptions(preset="ultrafast")
+
+
+def upscale(src, dst, options=FAST, scale=4):
+    """Run the whole pipeline; returns (reader, writer) for their counters and notes."""
+    with VideoReader(src) as reader:
+        info = reader.info
+        with VideoWriter(dst, source=info, width=info.width * scale, height=info.height * scale, options=options) as writer:
+            for frame in reader:
+                big = np.repeat(np.repeat(frame.rgb, scale, axis=0), scale, axis=1)
+                writer.write(big, pts=frame.pts, duration=frame.duration)
+    return reader, writer
+
+
+def seconds(decoded) -> list[Fraction]:
+    return [p * decoded.time_base for p in decoded.pts]
+
+
+def video_stream_facts(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        return {
+            "codec": ctx.codec.canonical_name,
+            "size": (ctx.width, ctx.height),
+            "pix_fmt": ctx.pix_fmt,
+            "tags": (ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc),
+            "metadata": dict(stream.metadata),
+            "container_metadata": dict(container.metadata),
+        }
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("video_rt")
+
+
+@pytest.fixture(scope="module")
+def cfr_mp4(media_dir):
+    return make_video(media_dir / "cfr.mp4", frames=12, title="A title", rotation=90)
+
+
+@pytest.fixture(scope="module")
+def cfr_mp4_out(media_dir, cfr_mp4):
+    dst = media_dir / "cfr_out.mp4"
+    reader, writer = upscale(cfr_mp4, dst)
+    return dst, reader, writer
+
+
+@pytest.fixture(scope="module")
+def mkv_rich(media_dir):
+    return make_video(media_dir / "rich.mkv", vfr=True, frames=14, audio_tracks=2, subtitles="srt")
+
+
+# -- probe and reader ---------------------------------------------------------------
+
+def test_probe_describes_the_file(cfr_mp4):
+    info = probe(cfr_mp4)
+    assert (info.width, info.height, info.n_frames) == (96, 64, 12)
+    assert info.average_rate == 24 and info.duration_s == pytest.approx(0.5, abs=0.01)
+    assert (info.bit_depth, info.pix_fmt, info.codec_name) == (8, "yuv420p", "h264")
+    assert (info.colour.matrix, info.colour.range, info.colour.matrix_used) == ("bt709", "tv", "bt709")
+    assert info.rotation == 90
+    assert [s.kind for s in info.streams] == ["video", "audio"]
+    assert info.streams[1].codec_name == "aac" and info.streams[1].language == "eng"
+    assert info.metadata.get("title") == "A title"
+
+
+def test_probe_of_mkv_streams_and_vfr(mkv_rich):
+    info = probe(mkv_rich)
+    assert [s.kind for s in info.streams] == ["video", "audio", "audio", "subtitle"]
+    assert [s.language for s in info.streams[1:]] == ["eng", "deu", "eng"]
+    assert info.streams[3].codec_name == "subrip" and info.streams[3].title == "Captions"
+    assert info.time_base == Fraction(1, 1000)
+    assert info.n_frames is not None and abs(info.n_frames - 14) <= 2  # MKV has no frame count
+
+
+def test_reader_yields_frames_matching_an_independent_decode(cfr_mp4):
+    reference = read_frames(cfr_mp4)
+    with VideoReader(cfr_mp4) as reader:
+        frames = list(reader)
+    assert len(frames) == 12 and reader.decode_errors == 0
+    assert [f.index for f in frames] == list(range(12))
+    assert [f.pts for f in frames] == reference.pts
+    for frame, ref in zip(frames, reference.frames):
+        assert isinstance(frame, Frame) and frame.rgb.dtype == np.float32 and frame.rgb.shape == (64, 96, 3)
+        assert 0.0 <= frame.rgb.min() and frame.rgb.max() <= 1.0
+        # Chroma upsampling filters differ slightly at the hard edges of the pattern.
+        assert np.abs(frame.rgb - ref).mean() < 1.5 / 255
+    assert frames[0].time_base == reference.time_base
+
+
+def test_reader_memory_does_not_grow_with_length(media_dir):
+    src = make_video(media_dir / "long.mkv", width=128, height=96, frames=30, audio_tracks=0)
+    frame_bytes = 128 * 96 * 3 * 4
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in VideoReader(src))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 30
+    assert peak < 10 * frame_bytes  # all 30 frames would be 3x this
+
+
+# -- round trips --------------------------------------------------------------------
+
+def test_cfr_mp4_round_trip_keeps_size_count_and_timestamps(cfr_mp4, cfr_mp4_out):
+    dst, reader, writer = cfr_mp4_out
+    src_frames, out_frames = read_frames(cfr_mp4), read_frames(dst)
+    assert len(out_frames.frames) == len(src_frames.frames) == writer.frames_written == 12
+    assert out_frames.frames[0].shape == (256, 384, 3)
+    assert seconds(out_frames) == seconds(src_frames)
+    assert probe(dst).duration_s == pytest.approx(probe(cfr_mp4).duration_s, abs=1 / 24)
+
+
+def test_mp4_audio_packets_are_bit_exact(cfr_mp4, cfr_mp4_out):
+    dst, _, _ = cfr_mp4_out
+    src_audio, out_audio = audio_packets(cfr_mp4), audio_packets(dst)
+    assert len(out_audio) == 1
+    (src_packets,), (out_packets,) = src_audio.values(), out_audio.values()
+    assert len(out_packets) == len(src_packets) > 10
+    assert out_packets == src_packets  # same pts, same bytes
+
+
+def test_mp4_keeps_tags_rotation_metadata_and_faststart(cfr_mp4, cfr_mp4_out):
+    dst, _, writer = cfr_mp4_out
+    facts = video_stream_facts(dst)
+    assert facts["codec"] == "h264" and facts["size"] == (384, 256) and facts["pix_fmt"] == "yuv420p"
+    assert facts["tags"] == video_stream_facts(cfr_mp4)["tags"] == (1, 1, 1, 1)
+    assert facts["container_metadata"].get("title") == "A title"
+    assert probe(dst).rotation == 90
+    head = dst.read_bytes()
+    assert head.index(b"moov") < head.index(b"mdat")  # index first: streamable
+    assert writer.notes == []
+
+
+def test_content_survives_the_round_trip(cfr_mp4, cfr_mp4_out):
+    dst, _, _ = cfr_mp4_out
+    src = read_frames(cfr_mp4).frames[5]
+    out = read_frames(dst).frames[5]
+    expected = np.repeat(np.repeat(src, 4, axis=0), 4, axis=1)
+    assert np.abs(out - expected).mean() < 3.5 / 255  # crf 18, ultrafast
+
+
+def test_vfr_mkv_keeps_every_timestamp_and_all_streams(media_dir, mkv_rich):
+    dst = media_dir / "rich_out.mkv"
+    _, writer = upscale(mkv_rich, dst)
+    src, out = read_frames(mkv_rich), read_frames(dst)
+    assert len(out.frames) == len(src.frames) == 14
+    steps = {b - a for a, b in zip(src.pts, src.pts[1:])}
+    assert len(steps) > 2  # the source really is variable frame rate
+    assert out.pts == src.pts and out.time_base == src.time_base
+    assert stream_kinds(dst) == ["video", "audio", "audio", "subtitle"]
+    assert audio_packets(dst) == audio_packets(mkv_rich)
+    out_info, src_info = probe(dst), probe(mkv_rich)
+    assert [(s.kind, s.codec_name, s.language, s.title) for s in out_info.streams] == [
+        (s.kind, s.codec_name, s.language, s.title) for s in src_info.streams
+    ]
+    assert out_info.duration_s == pytest.approx(src_info.duration_s, abs=1 / 24)
+    assert writer.notes == []
+
+
+def test_vfr_mp4_round_trip(media_dir):
+    src = make_video(media_dir / "vfr.mp4", vfr=True, frames=13)
+    dst = media_dir / "vfr_out.mp4"
+    upscale(src, dst)
+    a, b = read_frames(src), read_frames(dst)
+    assert len(set(np.diff(a.pts))) > 2
+    assert seconds(b) == seconds(a)
+    assert audio_packets(dst) == audio_packets(src)
+
+
+def test_mkv_to_mp4_converts_subtitles_to_mov_text(media_dir, mkv_rich):
+    dst = media_dir / "rich_out.mp4"
+    _, writer = upscale(mkv_rich, dst)
+    info = probe(dst)
+    assert [(s.kind, s.codec_name) for s in info.streams] == [
+        ("video", "h264"), ("audio", "aac"), ("audio", "aac"), ("subtitle", "mov_text"),
+    ]
+    assert any("converted to mov_text" in note for note in writer.notes)
+    with av.open(str(dst)) as container:
+        stream = container.streams.subtitles[0]
+        texts = [r.ass for p in container.demux(stream) if p.size for r in stream.codec_context.decode2(p)]
+    assert [t.split(b",,")[-1] for t in texts] == [b"First line", b"Second line", b"Third line"]
+    # Cross-container copies are still the same audio bytes.
+    src_payloads = [[data for _, data in v] for v in audio_packets(mkv_rich).values()]
+    out_payloads = [[data for _, data in v] for v in audio_packets(dst).values()]
+    assert out_payloads == src_payloads
+
+
+def test_webm_switches_to_vp9_and_opus_with_notes(media_dir, cfr_mp4):
+    dst = media_dir / "out.webm"
+    _, writer = upscale(cfr_mp4, dst, options=EncodeOptions(preset="ultrafast", crf=30))
+    facts = video_stream_facts(dst)
+    assert facts["codec"] == "vp9" and facts["size"] == (384, 256)
+    assert [s.codec_name for s in probe(dst).streams] == ["vp9", "opus"]
+    assert any("encoding with libvpx-vp9" in n for n in writer.notes)
+    assert any("transcoded to Opus" in n for n in writer.notes)
+    src, out = read_frames(cfr_mp4), read_frames(dst)
+    assert len(out.frames) == 12
+    # WebM counts in milliseconds, so timestamps agree to the millisecond.
+    assert np.allclose([float(s) for s in seconds(out)], [float(s) for s in seconds(src)], atol=1e-3)
+    assert "Rotation" not in str(writer.notes)  # rotation fits in WebM too (Matroska family)
+
+
+def test_ten_bit_stays_ten_bit_with_precision(media_dir):
+    def grey_ramp(width, height, index):
+        ramp = 0.1 + 0.8 * np.arange(width * height, dtype=np.float64).reshape(height, width) / (width * height)
+        return np.repeat(ramp[..., None], 3, axis=2).astype(np.float32)
+
+    src = make_video(media_dir / "deep.mkv", frames=3, bit_depth=10, content=grey_ramp, crf=0, audio_tracks=0)
+    assert probe(src).bit_depth == 10
+    dst = media_dir / "deep_out.mkv"
+    upscale(src, dst, options=EncodeOptions(preset="ultrafast", crf=0))
+    assert video_stream_facts(dst)["pix_fmt"] == "yuv420p10le"
+    with VideoReader(src) as r:
+        source_frames = [f.rgb for f in r]
+    with VideoReader(dst) as r:
+        output_frames = [f.rgb for f in r]
+    expected = np.repeat(np.repeat(source_frames[1], 4, axis=0), 4, axis=1)
+    got = output_frames[1]
+    # Half a 10-bit limited-range code is 1/1752; 8 bits would be four times coarser.
+    assert np.abs(got - expected).max() < 1.0e-3
+    assert len(np.unique(np.round(got[..., 1] * 876))) > 400
+
+
+def test_odd_sized_source(media_dir):
+    src = make_video(media_dir / "odd.mp4", width=97, height=61, frames=4, audio_tracks=0)
+    dst = media_dir / "odd_out.mp4"
+    upscale(src, dst)
+    assert video_stream_facts(dst)["size"] == (388, 244)
+    same_size = media_dir / "odd_same.mp4"
+    _, writer = upscale(src, same_size, scale=1)
+    assert video_stream_facts(same_size)["pix_fmt"] == "yuv444p"
+    assert any("97x61" in n for n in writer.notes)
+
+
+def test_untagged_sd_source_is_tagged_bt601_in_the_output(media_dir):
+    src = make_video(media_dir / "untagged.mkv", colour=None, frames=3, audio_tracks=0)
+    assert probe(src).colour.matrix == "unknown"
+    dst = media_dir / "untagged_out.mkv"
+    _, writer = upscale(src, dst)
+    assert video_stream_facts(dst)["tags"][:2] == (6, 1)  # smpte170m, limited
+    assert any("BT.601" in n for n in writer.notes)
+
+
+def test_full_range_source_stays_full_range(media_dir):
+    src = make_video(media_dir / "jpeg.mp4", full_range=True, colour="bt601", frames=3, audio_tracks=0)
+    assert probe(src).colour.full_range
+    dst = media_dir / "jpeg_out.mp4"
+    upscale(src, dst)
+    assert video_stream_facts(dst)["tags"][:2] == (6, 2)
+    a, b = read_frames(src), read_frames(dst)
+    expected = np.repeat(np.repeat(a.frames[1], 4, axis=0), 4, axis=1)
+    assert np.abs(b.frames[1] - expected).mean() < 4 / 255
+
+
+def test_writer_without_source_and_pts(media_dir):
+    dst = media_dir / "plain.mkv"
+    with VideoWriter(dst, width=64, height=48, options=FAST, frame_rate=Fraction(25)) as writer:
+        for i in range(5):
+            writer.write(np.full((48, 64, 3), i / 5, np.float32))
+    out = read_frames(dst)
+    assert len(out.frames) == 5
+    assert [float(s) for s in seconds(out)] == pytest.approx([0, 0.04, 0.08, 0.12, 0.16], abs=1e-3)
+    assert stream_kinds(dst) == ["video"]
+
+
+def test_non_increasing_timestamps_are_repaired_with_a_note(media_dir):
+    dst = media_dir / "nudged.mp4"
+    with VideoWriter(dst, width=32, height=32, options=FAST, frame_rate=Fraction(10)) as writer:
+        for pts in (0, 1, 1, 3):
+            writer.write(np.zeros((32, 32, 3), np.float32), pts=pts, duration=1)
+    assert len(read_frames(dst).frames) == 4
+    assert any("nudged" in n for n in writer.notes)
+
+
+def test_copy_streams_off_writes_video_only(media_dir, mkv_rich):
+    dst = media_dir / "video_only.mkv"
+    info = probe(mkv_rich)
+    with VideoWriter(dst, source=info, width=96, height=64, options=FAST, copy_streams=False) as writer:
+        with VideoReader(mkv_rich) as reader:
+            for frame in reader:
+                writer.write(frame.rgb, pts=frame.pts, duration=frame.duration)
+    assert stream_kinds(dst) == ["video"]

@@ -1,0 +1,171 @@
+"""``vsrt eval``: PSNR/SSIM of the model and of bicubic on x4 BI test clips."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..errors import UsageError
+from . import cli
+from .console import error_console
+
+
+def _load_model(name: str | None, weights: Path | None) -> Any:
+    import vsrt_cli
+
+    load_model = getattr(vsrt_cli, "load_model", None)
+    if weights is not None:
+        if load_model is not None:
+            return load_model(str(weights))
+        # A weights file describes its own architecture, so it can be read
+        # without the model registry.
+        from ..weights.checkpoint import load_checkpoint_model
+
+        return load_checkpoint_model(weights)
+    if load_model is None:
+        raise UsageError("loading models by name is not available in this build; use --weights or --bicubic-only")
+    if name is not None:
+        return load_model(name)
+    params = list(inspect.signature(load_model).parameters.values())
+    if params and params[0].default is inspect.Parameter.empty:
+        raise UsageError("choose a model with -m NAME or --weights PATH, or pass --bicubic-only")
+    return load_model()
+
+
+def _inference_options(device: str | None, precision: str | None) -> Any:
+    from ..inference import InferenceOptions
+
+    overrides = {k: v for k, v in (("device", device), ("precision", precision)) if v is not None}
+    try:
+        return InferenceOptions(**overrides)
+    except TypeError as exc:
+        raise UsageError(f"unsupported inference option: {exc}") from exc
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.{digits}f}"
+
+
+def _table(report: Any, rgb: bool) -> Table:
+    has_model = report.model is not None
+    title = f"x4 evaluation: {report.model or 'bicubic only'}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("Clip")
+    table.add_column("Frames", justify="right")
+    table.add_column("LR", justify="right")
+    metrics: list[tuple[str, str, int]] = []
+    channels = ["y"] + (["rgb"] if rgb else [])
+    for ch in channels:
+        tag = ch.upper() if ch == "y" else "RGB"
+        if has_model:
+            metrics += [(f"psnr_{ch}", f"PSNR-{tag}", 2), (f"ssim_{ch}", f"SSIM-{tag}", 4)]
+        metrics += [(f"bicubic_psnr_{ch}", f"Bic PSNR-{tag}", 2), (f"bicubic_ssim_{ch}", f"Bic SSIM-{tag}", 4)]
+    for _, header, _ in metrics:
+        table.add_column(header, justify="right")
+    for clip in report.clips:
+        size = f"{clip.lr_size[1]}x{clip.lr_size[0]}"
+        table.add_row(clip.name, str(clip.frames), size, *(_fmt(getattr(clip, k), d) for k, _, d in metrics))
+    table.add_section()
+    table.add_row(
+        "Mean", str(report.frames), "", *(_fmt(report.means.get(k), d) for k, _, d in metrics), style="bold"
+    )
+    return table
+
+
+@cli.command("eval")
+@click.argument("gt_dir", type=click.Path(exists=True, path_type=Path))
+@click.option("--lr", "lr_dir", type=click.Path(exists=True, path_type=Path),
+              help="LR clips with the GT's layout; default: MATLAB bicubic x1/4 of the GT.")
+@click.option("-m", "--model", "model_name", help="Model name or weights file to evaluate.")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Evaluate this weights file.")
+@click.option("--crop-border", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Pixels ignored at each edge when scoring.")
+@click.option("--rgb", is_flag=True, help="Also report RGB PSNR/SSIM (REDS4 protocol).")
+@click.option("--max-frames", type=click.IntRange(min=1), help="Score only the first N frames of each clip.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--device", help="Device for the model, e.g. cpu, cuda, cuda:1.")
+@click.option("--precision", help="Inference precision (as accepted by `vsrt upscale`).")
+@click.option("--bicubic-only", is_flag=True, help="Skip the model; report the bicubic baseline only.")
+def eval_command(
+    gt_dir: Path,
+    lr_dir: Path | None,
+    model_name: str | None,
+    weights: Path | None,
+    crop_border: int,
+    rgb: bool,
+    max_frames: int | None,
+    as_json: bool,
+    device: str | None,
+    precision: str | None,
+    bicubic_only: bool,
+) -> None:
+    """Score a model and bicubic on x4 clips in GT_DIR (one frame folder or video per clip).
+
+    PSNR/SSIM follow BasicSR: uint8 outputs, Y channel (BT.601) by default,
+    mean over each clip's frames, then mean over clips.
+    """
+    from ..quality.evaluate import evaluate
+
+    if model_name is not None and weights is not None:
+        raise UsageError("give either -m/--model or --weights, not both")
+    if bicubic_only and (model_name or weights or device or precision):
+        raise UsageError("--bicubic-only cannot be combined with a model, --device or --precision")
+
+    model = None
+    options = None
+    if not bicubic_only:
+        model = _load_model(model_name, weights)
+        options = _inference_options(device, precision)
+
+    err = error_console()
+    # A live bar only makes sense on a terminal; in logs and pipes it would
+    # only add stray blank lines around the results and error messages.
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    tasks: dict[str, Any] = {}
+
+    def progress(clip: str, done: int, total: int | None) -> None:
+        if clip not in tasks:
+            tasks[clip] = bar.add_task(clip, total=total)
+        bar.update(tasks[clip], completed=done)
+
+    with bar:
+        report = evaluate(
+            gt_dir,
+            lr_dir,
+            model,
+            crop_border=crop_border,
+            rgb=rgb,
+            inference_options=options,
+            max_frames=max_frames,
+            progress=progress,
+            model_name=str(weights) if weights is not None else model_name,
+        )
+
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_dict(), allow_nan=False) + "\n")
+        sys.stdout.flush()
+    else:
+        err.print(_table(report, rgb))

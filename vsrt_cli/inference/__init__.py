@@ -1,0 +1,14 @@
+"""Running a model over frames: windows, tiles, flows, device and precision."""
+
+from .device import choose_precision, resolve_device
+from .runner import InferenceOptions, InferenceStats, WindowedUpscaler, upscale_clip, upscale_stream
+
+__all__ = [
+    "InferenceOptions",
+    "InferenceStats",
+    "WindowedUpscaler",
+    "choose_precision",
+    "resolve_device",
+    "upscale_clip",
+    "upscale_stream",
+]

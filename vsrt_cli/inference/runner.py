@@ -1,0 +1,280 @@
+"""Running the model over a stream of frames: temporal windows x spatial tiles.
+
+Frames arrive one at a time and leave one at a time; only the frames the current and next
+window need are held, so memory does not grow with the video's length. Each window's
+tiles run in batches; their 4x outputs are blended into per-frame fp32 canvases.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError, UsageError, VsrtError
+from ..models.vsrt import SCALE, VSRTransformer
+from ..plan.tiles import Tile, padded_frame_size, plan_tiles, tile_weights
+from ..plan.windows import Window, chunk_window, default_stride, validate_stride
+from .device import DTYPES, choose_precision, resolve_device
+from .flows import FlowCache
+
+# Far beyond any real video: stands for "the last frame is not known yet".
+UNKNOWN_END = 2**62
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    window_stride: int | None = None  # None: default_stride(T)
+    tile_overlap: int | None = None  # LR pixels; None: default_tile_overlap(tile size)
+    tile_batch: int | None = None  # None: chosen from the device
+    device: str = "auto"
+    precision: str = "auto"
+
+
+@dataclass
+class InferenceStats:
+    """What the run computed, for progress reports and benchmarks."""
+
+    frames_out: int = 0
+    windows: int = 0
+    tiles: int = 0
+    flow_pairs: int = 0
+    tile_batch: int = 0
+    oom_retries: int = 0
+    device: str = ""
+    precision: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def default_tile_overlap(tile_size: int) -> int:
+    """An eighth of the tile (8 LR pixels for 64): enough to hide the tiles' edge effects."""
+    return tile_size // 8
+
+
+def default_tile_batch(device: torch.device, tile_size: int) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        # Rough activation cost of one 64x64 tile of the official model in fp16, scaled by area.
+        per_tile = 600 * 2**20 * (tile_size / 64) ** 2
+        return int(max(1, min(64, free * 0.5 // per_tile)))
+    # On a CPU larger batches only add memory: conv kernels are already parallel per tile.
+    return 4
+
+
+def frame_to_tensor(frame: np.ndarray, tile_size: int, device: torch.device) -> torch.Tensor:
+    """HxWx3 float RGB -> [3, H', W'] on ``device``, padded up to one tile if smaller."""
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise InputError(f"expected an HxWx3 RGB frame, got shape {frame.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32)).permute(2, 0, 1).to(device)
+    height, width = frame.shape[:2]
+    padded_h, padded_w = padded_frame_size(height, width, tile_size)
+    if (padded_h, padded_w) == (height, width):
+        return tensor
+    pad = (0, padded_w - width, 0, padded_h - height)
+    # Reflection looks like natural content; it needs the pad to be smaller than the side.
+    mode = "reflect" if padded_h - height < height and padded_w - width < width else "replicate"
+    return F.pad(tensor[None], pad, mode=mode)[0]
+
+
+class WindowedUpscaler:
+    """Upscales a frame stream with ``model``; see :func:`upscale_stream`."""
+
+    def __init__(self, model: VSRTransformer, options: InferenceOptions = InferenceOptions()) -> None:
+        self.config = model.config
+        self.device = resolve_device(options.device)
+        self.precision = choose_precision(self.device, options.precision)
+        self.stride = options.window_stride or default_stride(self.config.num_frames)
+        validate_stride(self.stride, self.config.num_frames)
+        overlap = options.tile_overlap
+        self.overlap = default_tile_overlap(self.config.tile_size) if overlap is None else overlap
+        if not 0 <= self.overlap < self.config.tile_size // 2:
+            raise UsageError(
+                f"tile overlap must be between 0 and {self.config.tile_size // 2 - 1} LR pixels,"
+                f" got {self.overlap}"
+            )
+        self.model = _on_device(model, self.device)
+        self.tile_batch = options.tile_batch or default_tile_batch(self.device, self.config.tile_size)
+        self.stats = InferenceStats(
+            tile_batch=self.tile_batch, device=str(self.device), precision=self.precision
+        )
+
+    # -- model calls -------------------------------------------------------------------
+
+    def _autocast(self):
+        if self.precision == "fp32":
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=DTYPES[self.precision])
+
+    def _spynet(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), self._autocast():
+            return self.model.spynet.spynet(ref, supp).float()
+
+    def _run_batch(self, lrs: torch.Tensor, flows_fw: torch.Tensor, flows_bw: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), self._autocast():
+            return self.model(lrs, flows=(flows_fw, flows_bw)).float()
+
+    def _run_tiles(
+        self, lrs: torch.Tensor, flows: tuple[torch.Tensor, torch.Tensor], tiles: list[Tile]
+    ) -> Iterator[tuple[Tile, torch.Tensor]]:
+        """Yield (tile, output [T, 3, 4S, 4S]); halves the batch on CUDA out-of-memory."""
+        size = self.config.tile_size
+        position = 0
+        while position < len(tiles):
+            batch = tiles[position : position + self.tile_batch]
+
+            def crop(source: torch.Tensor) -> torch.Tensor:
+                return torch.stack([source[..., t.top : t.top + size, t.left : t.left + size] for t in batch])
+
+            try:
+                out = self._run_batch(crop(lrs), crop(flows[0]), crop(flows[1]))
+            except torch.OutOfMemoryError:
+                if self.tile_batch == 1:
+                    raise VsrtError(
+                        f"out of {self.device} memory even with one tile per step; try --device cpu"
+                    ) from None
+                self.tile_batch = max(1, self.tile_batch // 2)
+                self.stats.tile_batch = self.tile_batch
+                self.stats.oom_retries += 1
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                continue
+            for index, tile in enumerate(batch):
+                yield tile, out[index]
+            position += len(batch)
+
+    # -- streaming ---------------------------------------------------------------------
+
+    def upscale(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        num_frames = self.config.num_frames
+        reader = _FrameBuffer(iter(frames), self.config.tile_size, self.device)
+        flows = FlowCache(self._spynet, reader.get, zero_self_flow=self.config.self_flow == "zero")
+        start = 0
+        while True:
+            # Enough look-ahead for any window of this chunk, or the end of the video.
+            reader.fill(start + self.stride - 1 + num_frames)
+            last = reader.last_index
+            if last is not None and start > last:
+                break
+            length = self.stride if last is None else min(self.stride, last - start + 1)
+            window = chunk_window(start, length, num_frames, UNKNOWN_END if last is None else last)
+            yield from self._upscale_window(window, reader, flows)
+            start += length
+            # Windows reflected at the end reach back at most T - 1 frames before their centre.
+            reader.forget_before(start - num_frames)
+            flows.forget_before(start - num_frames)
+            self.stats.flow_pairs = flows.pairs_computed
+
+    def _upscale_window(
+        self,
+        window: Window,
+        reader: "_FrameBuffer",
+        flows: FlowCache,
+    ) -> Iterator[np.ndarray]:
+        size = self.config.tile_size
+        height, width = reader.frame_size
+        lrs = torch.stack([reader.get(i) for i in window.indices])
+        padded_h, padded_w = lrs.shape[-2:]
+        tiles = plan_tiles(padded_h, padded_w, size, self.overlap)
+        window_flows = flows.window_flows(window)
+        canvases = {
+            frame: torch.zeros(3, SCALE * padded_h, SCALE * padded_w, device=self.device)
+            for frame in window.output_frames
+        }
+        weight_sum = torch.zeros(SCALE * padded_h, SCALE * padded_w, device=self.device)
+        hr = SCALE * size
+        for tile, out in self._run_tiles(lrs, window_flows, tiles):
+            weights = torch.from_numpy(
+                tile_weights(tile, padded_h, padded_w, size, self.overlap, SCALE)
+            ).to(self.device)
+            rows = slice(SCALE * tile.top, SCALE * tile.top + hr)
+            cols = slice(SCALE * tile.left, SCALE * tile.left + hr)
+            weight_sum[rows, cols] += weights
+            for frame, position in window.outputs:
+                canvases[frame][:, rows, cols] += out[position] * weights
+        self.stats.windows += 1
+        self.stats.tiles += len(tiles)
+        for frame, _ in window.outputs:
+            result = (canvases.pop(frame) / weight_sum)[:, : SCALE * height, : SCALE * width]
+            self.stats.frames_out += 1
+            yield result.permute(1, 2, 0).cpu().numpy()
+
+
+class _FrameBuffer:
+    """Decoded frames by index, read from the source only as far as asked."""
+
+    def __init__(self, source: Iterator[np.ndarray], tile_size: int, device: torch.device) -> None:
+        self._source = source
+        self._tile_size = tile_size
+        self._device = device
+        self._frames: dict[int, torch.Tensor] = {}
+        self.count = 0
+        self.frame_size: tuple[int, int] | None = None
+        self.last_index: int | None = None
+
+    def fill(self, upto: int) -> None:
+        while self.last_index is None and self.count <= upto:
+            try:
+                frame = next(self._source)
+            except StopIteration:
+                self.last_index = self.count - 1
+                return
+            size = tuple(frame.shape[:2])
+            if self.frame_size is None:
+                self.frame_size = size
+            elif size != self.frame_size:
+                raise InputError(
+                    f"frame {self.count} is {size[1]}x{size[0]}, but the video started at"
+                    f" {self.frame_size[1]}x{self.frame_size[0]}: size changes mid-stream are not supported"
+                )
+            self._frames[self.count] = frame_to_tensor(frame, self._tile_size, self._device)
+            self.count += 1
+
+    def get(self, index: int) -> torch.Tensor:
+        return self._frames[index]
+
+    def forget_before(self, index: int) -> None:
+        for old in [i for i in self._frames if i < index]:
+            del self._frames[old]
+
+
+def _on_device(model: VSRTransformer, device: torch.device) -> VSRTransformer:
+    """The model in eval mode on ``device``; the caller's module is copied, not moved."""
+    current = next(model.parameters()).device
+    if current != device:
+        model = copy.deepcopy(model).to(device)
+    return model.eval()
+
+
+def upscale_stream(
+    model: VSRTransformer,
+    frames: Iterable[np.ndarray],
+    options: InferenceOptions = InferenceOptions(),
+    on_stats: Callable[[InferenceStats], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """Upscale frames (HxWx3 float32 RGB in [0, 1]) 4x, yielding each output frame in order.
+
+    The outputs are unclamped float32 [4H, 4W, 3] arrays.
+    """
+    upscaler = WindowedUpscaler(model, options)
+    for frame in upscaler.upscale(frames):
+        yield frame
+        if on_stats is not None:
+            on_stats(upscaler.stats)
+
+
+def upscale_clip(
+    model: VSRTransformer,
+    frames: list[np.ndarray],
+    options: InferenceOptions = InferenceOptions(),
+) -> list[np.ndarray]:
+    """Upscale an in-memory clip; the same computation as the video pipeline."""
+    return list(upscale_stream(model, frames, options))
+
+
+def estimate_window_count(frame_count: int, stride: int) -> int:
+    return math.ceil(frame_count / stride)

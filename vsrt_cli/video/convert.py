@@ -1,0 +1,149 @@
+"""PyAV frames <-> float32 RGB arrays.
+
+The common planar YUV layouts are converted here in numpy from the raw planes, so
+the source's own matrix and range are used exactly and 10/12-bit samples keep their
+precision. Every other pixel format goes through swscale (``frame.reformat``) at
+16 bits per channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from av.video.reformatter import Interpolation
+
+from .colour import ColourTags, downsample_chroma, quantize, rgb_to_yuv, upsample_chroma, yuv_to_rgb
+
+
+@dataclass(frozen=True)
+class PlaneLayout:
+    sub_x: int
+    sub_y: int
+    bits: int
+    semi_planar: bool = False
+    # p010-style formats keep their samples in the high bits of each 16-bit word.
+    shift: int = 0
+    full_range: bool = False
+
+
+def _planar(sub_x: int, sub_y: int) -> dict[str, PlaneLayout]:
+    chroma = {(1, 1): "420", (1, 0): "422", (0, 0): "444"}[(sub_x, sub_y)]
+    layouts = {
+        f"yuv{chroma}p": PlaneLayout(sub_x, sub_y, 8),
+        f"yuvj{chroma}p": PlaneLayout(sub_x, sub_y, 8, full_range=True),
+    }
+    for bits in (10, 12):
+        layouts[f"yuv{chroma}p{bits}le"] = PlaneLayout(sub_x, sub_y, bits)
+    return layouts
+
+
+LAYOUTS: dict[str, PlaneLayout] = {
+    **_planar(1, 1),
+    **_planar(1, 0),
+    **_planar(0, 0),
+    "nv12": PlaneLayout(1, 1, 8, semi_planar=True),
+    "p010le": PlaneLayout(1, 1, 10, semi_planar=True, shift=6),
+}
+
+# swscale's default flags are fast but about a code off; these make it exact enough.
+_SWS_FLAGS = (
+    Interpolation.BICUBIC | Interpolation.ACCURATE_RND
+    | Interpolation.FULL_CHR_H_INT | Interpolation.FULL_CHR_H_INP
+)
+
+# swscale's names for the matrices it knows; it has no separate FCC-vs-601 nuance.
+_SWS_MATRIX = {"bt601": "itu601", "bt709": "itu709", "bt2020": "bt2020", "smpte240m": "smpte240m", "fcc": "fcc"}
+
+
+def _plane_view(plane, dtype, rows: int, cols: int) -> np.ndarray:
+    """Writable view of one plane without its row padding."""
+    itemsize = np.dtype(dtype).itemsize
+    buf = np.frombuffer(plane, dtype)
+    return buf.reshape(plane.height, plane.line_size // itemsize)[:rows, :cols]
+
+
+def _sample_dtype(bits: int):
+    return np.uint8 if bits <= 8 else np.dtype("<u2")
+
+
+def _read_chroma(frame, layout: PlaneLayout) -> tuple[np.ndarray, np.ndarray]:
+    dtype = _sample_dtype(layout.bits if not layout.shift else 16)
+    cw = -(-frame.width // (1 << layout.sub_x))
+    ch = -(-frame.height // (1 << layout.sub_y))
+    if layout.semi_planar:
+        both = _plane_view(frame.planes[1], dtype, ch, 2 * cw)
+        return both[:, 0::2], both[:, 1::2]
+    return _plane_view(frame.planes[1], dtype, ch, cw), _plane_view(frame.planes[2], dtype, ch, cw)
+
+
+def frame_to_rgb(frame, colour: ColourTags) -> np.ndarray:
+    """Decoded frame -> float32 HxWx3 RGB in [0, 1] using ``colour``'s matrix and range."""
+    layout = LAYOUTS.get(frame.format.name)
+    if layout is None:
+        return _swscale_to_rgb(frame, colour)
+    w, h = frame.width, frame.height
+    dtype = _sample_dtype(layout.bits if not layout.shift else 16)
+    y = _plane_view(frame.planes[0], dtype, h, w)
+    cb, cr = _read_chroma(frame, layout)
+    if layout.shift:
+        y, cb, cr = (p >> layout.shift for p in (y, cb, cr))
+    cb = upsample_chroma(cb, layout.sub_x, layout.sub_y, w, h)
+    cr = upsample_chroma(cr, layout.sub_x, layout.sub_y, w, h)
+    full = colour.full_range or layout.full_range
+    return yuv_to_rgb(y, cb, cr, colour.matrix_used, full, layout.bits)
+
+
+def _swscale_to_rgb(frame, colour: ColourTags) -> np.ndarray:
+    kwargs = {"format": "rgb48le", "dst_color_range": 2, "interpolation": _SWS_FLAGS}
+    if not frame.format.is_rgb and colour.matrix_used in _SWS_MATRIX:
+        kwargs["src_colorspace"] = _SWS_MATRIX[colour.matrix_used]
+        kwargs["src_color_range"] = 2 if colour.full_range else 1
+    rgb = frame.reformat(**kwargs).to_ndarray()
+    return rgb.astype(np.float32) * np.float32(1.0 / 65535.0)
+
+
+def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourTags, codes: dict[str, int]):
+    """float RGB HxWx3 -> a new VideoFrame in ``pix_fmt`` tagged with ``codes``."""
+    layout = LAYOUTS.get(pix_fmt)
+    if layout is None or layout.semi_planar:
+        frame = _swscale_from_rgb(rgb, pix_fmt, colour)
+    else:
+        frame = _planar_from_rgb(rgb, pix_fmt, layout, colour)
+    for name, value in codes.items():
+        setattr(frame, name, value)
+    return frame
+
+
+def _planar_from_rgb(rgb, pix_fmt: str, layout: PlaneLayout, colour: ColourTags):
+    h, w = rgb.shape[:2]
+    full = colour.full_range or layout.full_range
+    y, cb, cr = rgb_to_yuv(rgb, colour.matrix_used, full, layout.bits)
+    cb = downsample_chroma(cb, layout.sub_x, layout.sub_y)
+    cr = downsample_chroma(cr, layout.sub_x, layout.sub_y)
+    frame = av.VideoFrame(w, h, pix_fmt)
+    dtype = _sample_dtype(layout.bits)
+    for plane, values in zip(frame.planes, (y, cb, cr)):
+        rows, cols = values.shape
+        _plane_view(plane, dtype, rows, cols)[...] = quantize(values, layout.bits)
+    return frame
+
+
+def _swscale_from_rgb(rgb, pix_fmt: str, colour: ColourTags):
+    deep = np.clip(np.rint(np.asarray(rgb, np.float32) * 65535.0), 0, 65535).astype(np.uint16)
+    src = av.VideoFrame.from_ndarray(np.ascontiguousarray(deep), format="rgb48le")
+    kwargs = {"format": pix_fmt, "src_color_range": 2, "interpolation": _SWS_FLAGS}
+    if not av.VideoFormat(pix_fmt).is_rgb and colour.matrix_used in _SWS_MATRIX:
+        kwargs["dst_colorspace"] = _SWS_MATRIX[colour.matrix_used]
+        kwargs["dst_color_range"] = 2 if colour.full_range else 1
+    return src.reformat(**kwargs)
+
+
+def bit_depth_of(pix_fmt: str) -> int:
+    """Bits per sample of the first component (8 for palettes and unknown formats)."""
+    try:
+        components = av.VideoFormat(pix_fmt).components
+    except (ValueError, av.FFmpegError):
+        return 8
+    return max(8, components[0].bits) if components else 8

@@ -1,0 +1,209 @@
+"""Video encoder choice: codec, pixel format and the options handed to FFmpeg."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import av
+
+from ..errors import CodecError
+from .containers import container_format, container_label, muxer_accepts
+
+DEFAULT_ENCODER = "libx264"
+COMMON_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4")
+X26X_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+    "veryslow", "placebo",
+)
+# The same speed/quality ladder expressed in each encoder's own scale.
+_VPX_CPU_USED = dict(zip(X26X_PRESETS, ("8", "7", "6", "5", "4", "3", "2", "1", "0", "0")))
+_SVT_PRESETS = dict(zip(X26X_PRESETS, ("12", "11", "10", "9", "8", "7", "5", "4", "2", "1")))
+_QSCALE_ENCODERS = ("mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "h263p")
+_LAMBDA_PER_QP = 118  # FFmpeg's FF_QP2LAMBDA
+
+_ALIASES = {
+    "h264": "libx264", "avc": "libx264", "x264": "libx264",
+    "h265": "libx265", "hevc": "libx265", "x265": "libx265",
+    "vp9": "libvpx-vp9", "vp8": "libvpx", "av1": "libsvtav1", "svtav1": "libsvtav1",
+}
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """What the user asked for; ``None`` means choose automatically.
+
+    ``crf`` is in the encoder's own scale (x264/x265 0-51, VP9/AV1 0-63); for the
+    MPEG-4 family it is mapped to a fixed quantiser.
+    """
+
+    codec: str | None = None
+    crf: float = 18
+    preset: str = "medium"
+    pix_fmt: str | None = None
+    encoder_options: dict = field(default_factory=dict, hash=False)
+
+
+def available_encoders() -> list[str]:
+    return [name for name in COMMON_ENCODERS if _is_video_encoder(name)]
+
+
+def _is_video_encoder(name: str) -> bool:
+    try:
+        return av.Codec(name, "w").type == "video"
+    except (ValueError, av.FFmpegError):
+        return False
+
+
+def resolve_encoder(name: str) -> str:
+    """User codec name or alias ('hevc', 'vp9') -> FFmpeg encoder name."""
+    wanted = _ALIASES.get(name.strip().lower(), name.strip())
+    if not _is_video_encoder(wanted):
+        raise CodecError(
+            f"unknown video codec '{name}'; choose one of: {', '.join(available_encoders())} "
+            "(or any FFmpeg video encoder name)"
+        )
+    return wanted
+
+
+def encoder_pix_fmts(codec: str) -> tuple[str, ...]:
+    formats = av.Codec(codec, "w").video_formats or ()
+    return tuple(f.name for f in formats)
+
+
+def is_chroma_subsampled(pix_fmt: str) -> bool:
+    fmt = av.VideoFormat(pix_fmt)
+    return fmt.chroma_width(2) < 2 or fmt.chroma_height(2) < 2
+
+
+def choose_video_codec(
+    container_ext,
+    requested: str | None = None,
+    bit_depth: int = 8,
+    *,
+    pix_fmt: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+) -> tuple[str, str, str | None]:
+    """(encoder, pixel format, note or None) for an output container and a source depth.
+
+    Defaults: libx264 with yuv420p for 8-bit sources, yuv420p10le for deeper ones.
+    A codec the container cannot hold is replaced (WebM: VP9, or AV1 for 10-bit) and
+    the note says so.
+    """
+    fmt = container_format(container_ext)
+    notes: list[str] = []
+    codec = resolve_encoder(requested) if requested else DEFAULT_ENCODER
+    user_chose = requested is not None
+    if not muxer_accepts(fmt, codec):
+        replacement = _fallback_encoder(fmt, bit_depth)
+        notes.append(f"{container_label(fmt)} cannot hold {codec} video; encoding with {replacement} instead")
+        codec, user_chose = replacement, False
+    if pix_fmt:
+        _check_pix_fmt(codec, pix_fmt)
+        chosen = pix_fmt
+    else:
+        codec, chosen = _default_pix_fmt(fmt, codec, bit_depth, user_chose, notes)
+    if width and height and (width % 2 or height % 2) and is_chroma_subsampled(chosen):
+        chosen = _pix_fmt_for_odd_size(codec, chosen, width, height, pix_fmt is not None, notes)
+    return codec, chosen, "; ".join(notes) or None
+
+
+def _fallback_encoder(fmt: str, bit_depth: int) -> str:
+    candidates = [c for c in available_encoders() if muxer_accepts(fmt, c)]
+    if not candidates:
+        raise CodecError(f"none of {', '.join(available_encoders())} can be stored in {container_label(fmt)}")
+    if bit_depth > 8:
+        deep = [c for c in candidates if _deep_format(c)]
+        if deep:
+            return deep[0]
+    return candidates[0]
+
+
+def _deep_format(codec: str) -> str | None:
+    formats = encoder_pix_fmts(codec)
+    return "yuv420p10le" if "yuv420p10le" in formats else None
+
+
+def _check_pix_fmt(codec: str, pix_fmt: str) -> None:
+    formats = encoder_pix_fmts(codec)
+    if formats and pix_fmt not in formats:
+        raise CodecError(
+            f"{codec} cannot encode pixel format '{pix_fmt}'; it supports: {', '.join(formats[:10])}"
+        )
+
+
+def _default_pix_fmt(fmt: str, codec: str, bit_depth: int, user_chose: bool, notes: list[str]):
+    formats = encoder_pix_fmts(codec)
+    wanted = "yuv420p10le" if bit_depth > 8 else "yuv420p"
+    if bit_depth > 10:
+        notes.append(f"{bit_depth}-bit source is encoded at 10 bits")
+    if not formats or wanted in formats:
+        return codec, wanted
+    if bit_depth > 8 and not user_chose:
+        for other in available_encoders():
+            if other != codec and muxer_accepts(fmt, other) and wanted in encoder_pix_fmts(other):
+                notes.append(f"{codec} in this FFmpeg cannot encode 10-bit; using {other} to keep 10-bit precision")
+                return other, wanted
+    if "yuv420p" in formats:
+        if bit_depth > 8:
+            notes.append(f"{codec} in this FFmpeg cannot encode 10-bit; output is 8-bit")
+        return codec, "yuv420p"
+    best, _loss = av.codec.codec.find_best_pix_fmt_of_list(list(formats), wanted)
+    return codec, best.name if best is not None else formats[0]
+
+
+def _pix_fmt_for_odd_size(codec: str, pix_fmt: str, width: int, height: int, explicit: bool, notes: list[str]) -> str:
+    """Chroma-subsampled formats need even sizes; fall back to the 4:4:4 sibling."""
+    full = pix_fmt.replace("420", "444").replace("422", "444")
+    if not explicit and full != pix_fmt and full in encoder_pix_fmts(codec):
+        notes.append(f"{width}x{height} is odd-sized, which {pix_fmt} cannot hold; using {full}")
+        return full
+    raise CodecError(
+        f"pixel format '{pix_fmt}' needs an even width and height, but the output is "
+        f"{width}x{height}; choose a 4:4:4 format such as yuv444p"
+    )
+
+
+def encoder_settings(codec: str, crf: float, preset: str, user_options: dict | None = None) -> dict[str, str]:
+    """Options for ``avcodec_open2``: quality and speed in the encoder's own terms.
+
+    ``user_options`` are applied last so a user can override anything chosen here.
+    """
+    quality = f"{crf:g}"
+    if codec in ("libx264", "libx265"):
+        settings = {"crf": quality, "preset": _x26x_preset(preset)}
+        if codec == "libx265":
+            # x265 prints its banner and stats on stderr unless told not to.
+            settings["x265-params"] = "log-level=error"
+    elif codec in ("libvpx-vp9", "libvpx"):
+        # Constant-quality mode needs the target bitrate forced to zero.
+        settings = {"crf": quality, "b": "0", "cpu-used": _VPX_CPU_USED[_x26x_preset(preset)]}
+        if codec == "libvpx-vp9":
+            settings["row-mt"] = "1"
+    elif codec == "libsvtav1":
+        settings = {"crf": quality, "preset": preset if preset.isdigit() else _SVT_PRESETS[_x26x_preset(preset)]}
+    elif codec in _QSCALE_ENCODERS:
+        qscale = min(31, max(1, round(1 + crf / 6)))
+        settings = {"flags": "+qscale", "global_quality": str(qscale * _LAMBDA_PER_QP)}
+    else:
+        settings = _generic_settings(codec, quality, preset)
+    settings.update({str(k): str(v) for k, v in (user_options or {}).items()})
+    return settings
+
+
+def _x26x_preset(preset: str) -> str:
+    if preset not in X26X_PRESETS:
+        raise CodecError(f"unknown preset '{preset}'; choose one of: {', '.join(X26X_PRESETS)}")
+    return preset
+
+
+def _generic_settings(codec: str, quality: str, preset: str) -> dict[str, str]:
+    """Pass crf/preset only to encoders that have them, and only values they accept."""
+    private = {opt.name: opt for opt in av.Codec(codec, "w").create().supported_options.private}
+    settings = {}
+    if "crf" in private:
+        settings["crf"] = quality
+    option = private.get("preset")
+    if option is not None and (not option.choices or preset in {c.name for c in option.choices}):
+        settings["preset"] = preset
+    return settings

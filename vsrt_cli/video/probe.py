@@ -1,0 +1,185 @@
+"""What is in a video file: dimensions, timing, colour, rotation and every stream."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from ..errors import InputError
+from ._open import av_reason, open_input
+from .colour import ColourTags, resolve_colour
+from .convert import bit_depth_of
+
+# Decoding the first frame is how FFmpeg exposes rotation and the real colour tags;
+# give up after this many packets so a damaged file cannot make probing slow.
+_FIRST_FRAME_PACKET_LIMIT = 300
+_DURATION_TAG = re.compile(r"^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$")
+_KINDS = {"video", "audio", "subtitle", "data", "attachment"}
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int
+    kind: str  # 'video' | 'audio' | 'subtitle' | 'data' | 'attachment'
+    codec_name: str
+    language: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int
+    height: int
+    n_frames: int | None
+    time_base: Fraction
+    average_rate: Fraction | None
+    duration_s: float | None
+    bit_depth: int
+    pix_fmt: str
+    codec_name: str
+    colour: ColourTags
+    rotation: int
+    streams: tuple[StreamInfo, ...]
+    video_index: int = 0
+    format_name: str = ""
+    start_pts: int | None = None
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)
+    video_metadata: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def probe(path) -> VideoInfo:
+    """Describe ``path``; raises InputError if it is missing, unreadable or has no video."""
+    path = Path(path)
+    container = open_input(path)
+    try:
+        return _inspect(container, path)
+    except InputError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as err:
+        raise InputError(f"cannot read {path}: {av_reason(err)}") from err
+    finally:
+        container.close()
+
+
+def select_video_stream(container, path: Path):
+    """First real video stream; cover art (attached pictures) only as a last resort."""
+    videos = list(container.streams.video)
+    if not videos:
+        raise InputError(f"no video stream in {path}")
+    for stream in videos:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    return videos[0]
+
+
+def _inspect(container, path: Path) -> VideoInfo:
+    stream = select_video_stream(container, path)
+    ctx = stream.codec_context
+    first = first_frame(container, stream)
+    source = first if first is not None else ctx
+    pix_fmt = first.format.name if first is not None else (ctx.pix_fmt or "unknown")
+    width = first.width if first is not None else ctx.width
+    height = first.height if first is not None else ctx.height
+    if not width or not height:
+        raise InputError(f"video stream of {path} has no usable picture size")
+    duration_s = stream_duration(container, stream)
+    rate = stream.average_rate or stream.guessed_rate
+    return VideoInfo(
+        path=path,
+        width=width,
+        height=height,
+        n_frames=estimate_frames(stream.frames, duration_s, rate),
+        time_base=stream.time_base or Fraction(1, 90000),
+        average_rate=Fraction(rate) if rate else None,
+        duration_s=duration_s,
+        bit_depth=bit_depth_of(pix_fmt),
+        pix_fmt=pix_fmt,
+        codec_name=ctx.codec.canonical_name if ctx is not None else "unknown",
+        colour=resolve_colour(
+            width, height, pix_fmt, source.colorspace, source.color_range,
+            source.color_primaries, source.color_trc,
+        ),
+        rotation=int(round(first.rotation)) % 360 if first is not None else 0,
+        streams=tuple(stream_info(s) for s in container.streams),
+        video_index=stream.index,
+        format_name=container.format.name,
+        start_pts=stream.start_time,
+        metadata=dict(container.metadata),
+        video_metadata=dict(stream.metadata),
+    )
+
+
+def first_frame(container, stream):
+    """Decode until the first picture; None if nothing decodes (damaged file)."""
+    try:
+        for count, packet in enumerate(container.demux(stream)):
+            if count >= _FIRST_FRAME_PACKET_LIMIT:
+                return None
+            try:
+                frames = stream.decode(packet)
+            except av.FFmpegError:
+                continue
+            if frames:
+                return frames[0]
+        frames = stream.decode(None)
+        return frames[0] if frames else None
+    except (av.FFmpegError, OSError):
+        return None
+
+
+def stream_duration(container, stream) -> float | None:
+    """Seconds, from the stream header, else Matroska's DURATION tag, else the container."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tagged = parse_duration_tag(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
+    if tagged is not None:
+        return tagged
+    if container.duration:
+        return container.duration / 1_000_000
+    return None
+
+
+def parse_duration_tag(text: str | None) -> float | None:
+    """'HH:MM:SS.fraction' (as Matroska writes it) -> seconds; None if absent or malformed."""
+    if not text:
+        return None
+    match = _DURATION_TAG.match(text.strip())
+    if not match:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def estimate_frames(header_frames: int | None, duration_s: float | None, rate) -> int | None:
+    """The header's frame count when it has one, else duration x average rate."""
+    if header_frames:
+        return int(header_frames)
+    if duration_s and rate:
+        return max(1, int(round(duration_s * float(rate))))
+    return None
+
+
+def stream_info(stream) -> StreamInfo:
+    kind = stream.type if stream.type in _KINDS else "data"
+    metadata = stream.metadata
+    return StreamInfo(
+        index=stream.index,
+        kind=kind,
+        codec_name=codec_name_of(stream),
+        language=metadata.get("language") or None,
+        title=metadata.get("title") or metadata.get("name") or None,
+    )
+
+
+def codec_name_of(stream) -> str:
+    ctx = stream.codec_context
+    if ctx is not None:
+        return ctx.codec.canonical_name
+    if stream.type == "attachment":
+        return stream.metadata.get("mimetype", "attachment")
+    return "unknown"

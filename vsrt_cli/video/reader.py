@@ -1,0 +1,117 @@
+"""Streaming decode of a file's video stream into float32 RGB frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import InputError
+from ._open import av_reason, open_input
+from .colour import resolve_colour
+from .convert import frame_to_rgb
+from .probe import VideoInfo, probe
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    index: int
+    rgb: np.ndarray  # float32 HxWx3 in [0, 1]
+    pts: int | None
+    time_base: Fraction
+    duration: int | None
+
+
+class VideoReader:
+    """Iterate decoded frames in presentation order, holding only a few at a time.
+
+    Frames that fail to decode are skipped and counted in ``decode_errors`` so a
+    damaged file still yields everything before (and after) the damage; only a file
+    where no frame decodes at all raises InputError.
+    """
+
+    def __init__(self, path, threads: int = 0):
+        self.path = Path(path)
+        self.info: VideoInfo = probe(self.path)
+        self.decode_errors = 0
+        self.corrupt_frames = 0
+        self.frames_read = 0
+        self._threads = threads
+        self._container = None
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def __iter__(self) -> Iterator[Frame]:
+        self.close()
+        self.decode_errors = self.corrupt_frames = self.frames_read = 0
+        self._container = open_input(self.path)
+        stream = self._container.streams[self.info.video_index]
+        stream.thread_type = "AUTO"
+        stream.thread_count = self._threads
+        try:
+            for decoded in self._decoded(stream):
+                yield self._to_frame(decoded, stream)
+        finally:
+            self.close()
+        if self.frames_read == 0:
+            raise InputError(f"no frame could be decoded from {self.path} (file damaged or truncated)")
+
+    def _decoded(self, stream):
+        """av.VideoFrame objects; decode and demux errors end up in ``decode_errors``."""
+        try:
+            for packet in self._container.demux(stream):
+                yield from self._decode_packet(stream, packet)
+        except (av.FFmpegError, OSError):
+            # The demuxer itself gave up (e.g. the file is cut short): keep what we have.
+            self.decode_errors += 1
+        yield from self._decode_packet(stream, None)
+
+    def _decode_packet(self, stream, packet):
+        try:
+            frames = stream.decode(packet)
+        except av.error.EOFError:
+            # The demuxer's final empty packet already flushed the decoder.
+            return
+        except (av.FFmpegError, OSError):
+            self.decode_errors += 1
+            return
+        yield from frames
+
+    def _to_frame(self, decoded, stream) -> Frame:
+        if decoded.is_corrupt:
+            self.corrupt_frames += 1
+        colour = self._frame_colour(decoded)
+        try:
+            rgb = frame_to_rgb(decoded, colour)
+        except (av.FFmpegError, ValueError) as err:
+            raise InputError(f"cannot convert a {decoded.format.name} frame of {self.path} to RGB: {av_reason(err)}") from err
+        frame = Frame(
+            index=self.frames_read,
+            rgb=rgb,
+            pts=decoded.pts if decoded.pts is not None else decoded.dts,
+            time_base=decoded.time_base or stream.time_base,
+            duration=decoded.duration or None,
+        )
+        self.frames_read += 1
+        return frame
+
+    @staticmethod
+    def _frame_colour(decoded):
+        """Per-frame tags, not the header's: broadcast streams may switch mid-way."""
+        return resolve_colour(
+            decoded.width, decoded.height, decoded.format.name, decoded.colorspace,
+            decoded.color_range, decoded.color_primaries, decoded.color_trc,
+        )

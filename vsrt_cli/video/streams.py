@@ -1,0 +1,332 @@
+"""Everything in the output besides the upscaled video: audio, subtitles, data, attachments.
+
+``plan_stream_copy`` decides per source stream (copy / transcode / drop, with the
+reason); ``PassThrough`` carries the plan out. It reads the source through a second
+demuxer and is driven by the video writer: before each encoded video packet is muxed
+it muxes every pending source packet that starts earlier, so memory stays flat however
+long the file is, and packets are copied untouched (no decode) wherever possible.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from ..errors import OutputError
+from ._open import av_reason, open_input
+from .containers import container_format, container_label, muxer_accepts, supports_attachments
+from .probe import StreamInfo
+
+_AUDIO_TARGETS = ("aac", "libopus")
+_SUBTITLE_TARGETS = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
+_TEXT_SUBTITLE_FALLBACKS = ("subrip", "ass", "webvtt", "mov_text")
+_TARGET_LABELS = {"aac": "AAC", "libopus": "Opus", "mov_text": "mov_text", "subrip": "SubRip", "webvtt": "WebVTT", "ass": "ASS"}
+# Tags that describe the old encode rather than the content; copying them would lie.
+_STALE_TAGS = {"duration", "encoder", "number_of_frames", "number_of_bytes", "bps", "vendor_id"}
+_BITRATE_PER_CHANNEL = 64_000
+_MAX_AUDIO_BITRATE = 512_000
+
+# Fallback for text subtitle decoders that expose no header: encoders refuse to open
+# without one.
+_DEFAULT_ASS_HEADER = (
+    "[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n\n"
+    "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, "
+    "OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, "
+    "Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, "
+    "Encoding\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,1,1,0,"
+    "2,10,10,10,0\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, "
+    "MarginV, Effect, Text\n"
+).encode()
+
+
+@dataclass(frozen=True)
+class StreamDecision:
+    index: int
+    kind: str
+    codec_name: str
+    action: str  # 'copy' | 'transcode' | 'drop'
+    target: str | None = None  # encoder name when transcoding
+    reason: str = ""  # user-facing note; empty for a plain copy
+
+    @property
+    def note(self) -> str | None:
+        return self.reason or None
+
+
+def plan_stream_copy(container_ext, streams, video_index: int | None = None) -> list[StreamDecision]:
+    """Decide, for every stream except the upscaled video, how it reaches the output."""
+    fmt = container_format(container_ext)
+    streams = list(streams)
+    if video_index is None:
+        video_index = next((s.index for s in streams if s.kind == "video"), None)
+    return [_decide(fmt, s) for s in streams if s.index != video_index]
+
+
+def _decide(fmt: str, stream: StreamInfo) -> StreamDecision:
+    label = container_label(fmt)
+    where = f"stream #{stream.index} ({stream.codec_name})"
+    if stream.kind == "video":
+        return _drop(stream, f"only the first video stream is upscaled; video {where} dropped")
+    if stream.kind == "attachment":
+        if supports_attachments(fmt):
+            return StreamDecision(stream.index, stream.kind, stream.codec_name, "copy")
+        return _drop(stream, f"{label} cannot hold attachments; attachment {where} dropped")
+    if stream.codec_name != "unknown" and muxer_accepts(fmt, stream.codec_name):
+        return StreamDecision(stream.index, stream.kind, stream.codec_name, "copy")
+    if stream.kind == "audio":
+        return _audio_decision(fmt, stream, label, where)
+    if stream.kind == "subtitle":
+        return _subtitle_decision(fmt, stream, label, where)
+    return _drop(stream, f"{label} cannot hold {stream.kind} {where}; dropped")
+
+
+def _drop(stream: StreamInfo, reason: str) -> StreamDecision:
+    return StreamDecision(stream.index, stream.kind, stream.codec_name, "drop", None, reason)
+
+
+def _audio_decision(fmt: str, stream: StreamInfo, label: str, where: str) -> StreamDecision:
+    order = ("libopus", "aac") if fmt == "webm" else _AUDIO_TARGETS
+    for target in order:
+        if _encoder_exists(target) and muxer_accepts(fmt, target):
+            reason = f"{label} cannot hold {stream.codec_name} audio; audio {where} transcoded to {_TARGET_LABELS[target]}"
+            return StreamDecision(stream.index, "audio", stream.codec_name, "transcode", target, reason)
+    return _drop(stream, f"{label} cannot hold audio {where}; dropped")
+
+
+def _subtitle_decision(fmt: str, stream: StreamInfo, label: str, where: str) -> StreamDecision:
+    if not is_text_subtitle(stream.codec_name):
+        return _drop(stream, f"{label} cannot hold bitmap subtitles; subtitle {where} dropped")
+    preferred = _SUBTITLE_TARGETS.get(fmt)
+    candidates = (preferred,) if preferred else _TEXT_SUBTITLE_FALLBACKS
+    for target in candidates:
+        if _encoder_exists(target) and muxer_accepts(fmt, target):
+            lost = " (styling is lost)" if stream.codec_name == "ass" else ""
+            reason = f"{label} cannot hold {stream.codec_name} subtitles; subtitle {where} converted to {_TARGET_LABELS.get(target, target)}{lost}"
+            return StreamDecision(stream.index, "subtitle", stream.codec_name, "transcode", target, reason)
+    return _drop(stream, f"{label} cannot hold subtitle {where}; dropped")
+
+
+def is_text_subtitle(codec_name: str) -> bool:
+    try:
+        return bool(av.Codec(codec_name, "r").text_sub)
+    except (ValueError, av.FFmpegError):
+        return False
+
+
+def _encoder_exists(name: str) -> bool:
+    try:
+        av.Codec(name, "w")
+        return True
+    except (ValueError, av.FFmpegError):
+        return False
+
+
+def clean_metadata(metadata) -> dict[str, str]:
+    """Stream/container tags worth keeping (title, language, handler...), minus stale stats."""
+    kept = {}
+    for key, value in dict(metadata).items():
+        low = key.lower()
+        if low in _STALE_TAGS or low.startswith("_statistics"):
+            continue
+        kept[key] = value
+    return kept
+
+
+def packet_seconds(packet) -> float | None:
+    """Decode time of a packet in seconds (presentation time if it has no dts)."""
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    if stamp is None or not packet.time_base:
+        return None
+    return float(stamp * packet.time_base)
+
+
+class _Copy:
+    """Packets go through untouched: same bytes, same timestamps."""
+
+    def __init__(self, source, output):
+        self.output = output
+        self.stream = output.add_stream_from_template(source)
+
+    def mux(self, packet) -> None:
+        packet.stream = self.stream
+        self.output.mux(packet)
+
+    def flush(self) -> None:
+        return None
+
+
+class _AudioTranscode:
+    def __init__(self, source, output, encoder: str):
+        self.source = source
+        self.output = output
+        decoder = source.codec_context
+        rate = _encoder_rate(encoder, decoder.sample_rate)
+        self.stream = output.add_stream(encoder, rate=rate)
+        self.stream.layout = decoder.layout
+        channels = max(1, decoder.channels or 2)
+        self.stream.bit_rate = min(_BITRATE_PER_CHANNEL * channels, _MAX_AUDIO_BITRATE)
+        self.stream.time_base = Fraction(1, rate)
+        self.stream.codec_context.time_base = Fraction(1, rate)
+
+    def mux(self, packet) -> None:
+        for frame in self.source.decode(packet):
+            self.output.mux(self.stream.encode(frame))
+
+    def flush(self) -> None:
+        for frame in self.source.decode(None):
+            self.output.mux(self.stream.encode(frame))
+        self.output.mux(self.stream.encode(None))
+
+
+def _encoder_rate(encoder: str, source_rate: int) -> int:
+    """Keep the source rate when the encoder allows it (Opus only runs at 48k and below)."""
+    rates = av.Codec(encoder, "w").audio_rates
+    if not rates or source_rate in rates:
+        return source_rate or 48000
+    return 48000 if 48000 in rates else max(rates)
+
+
+class _SubtitleTranscode:
+    """Text subtitles decoded to ASS events and re-encoded; timing comes from the source."""
+
+    def __init__(self, source, output, encoder: str):
+        self.output = output
+        self.decoder = source.codec_context
+        # Opening the decoder is what makes it produce its ASS header.
+        self.decoder.open(strict=False)
+        self.stream = output.add_stream(encoder)
+        self.stream.codec_context.subtitle_header = self.decoder.subtitle_header or _DEFAULT_ASS_HEADER
+
+    def mux(self, packet) -> None:
+        cue = self.decoder.decode2(packet)
+        if cue is None:
+            return
+        encoded = self.stream.codec_context.encode_subtitle(cue)
+        encoded.stream = self.stream
+        encoded.time_base = packet.time_base
+        encoded.pts = packet.pts
+        encoded.dts = packet.dts if packet.dts is not None else packet.pts
+        encoded.duration = packet.duration
+        self.output.mux(encoded)
+
+    def flush(self) -> None:
+        return None
+
+
+class PassThrough:
+    """Carries out a stream plan from a second demuxer of the source file."""
+
+    def __init__(self, source_path, output, decisions, notes: list[str]):
+        self._output = output
+        self._notes = notes
+        self._input = open_input(source_path)
+        self._routes: dict[int, object] = {}
+        self._pending = None
+        self._failed_packets = 0
+        try:
+            self._setup(decisions)
+        except Exception:
+            self.close()
+            raise
+        streams = [self._input.streams[i] for i in self._routes]
+        self._packets = self._input.demux(*streams) if streams else None
+
+    def _setup(self, decisions) -> None:
+        for decision in decisions:
+            if decision.note:
+                self._notes.append(decision.note)
+            if decision.action == "drop":
+                continue
+            source = self._input.streams[decision.index]
+            try:
+                self._add(decision, source)
+            except (av.FFmpegError, ValueError) as err:
+                self._notes.append(
+                    f"{decision.kind} stream #{decision.index} ({decision.codec_name}) could not be "
+                    f"carried over and was dropped: {av_reason(err)}"
+                )
+        self._copy_chapters()
+        self._output.metadata.update(clean_metadata(self._input.metadata))
+
+    def _add(self, decision: StreamDecision, source) -> None:
+        if decision.kind == "attachment":
+            meta = source.metadata
+            self._output.add_attachment(meta.get("filename", f"attachment{decision.index}"), source.mimetype or "application/octet-stream", source.data)
+            return
+        if decision.action == "copy":
+            route = _Copy(source, self._output)
+        elif decision.kind == "audio":
+            route = _AudioTranscode(source, self._output, decision.target)
+        else:
+            route = _SubtitleTranscode(source, self._output, decision.target)
+        route.stream.metadata.update(clean_metadata(source.metadata))
+        route.stream.disposition = int(source.disposition)
+        self._routes[decision.index] = route
+
+    def _copy_chapters(self) -> None:
+        chapters = self._input.chapters()
+        if not chapters:
+            return
+        try:
+            self._output.set_chapters(chapters)
+        except (av.FFmpegError, ValueError, TypeError) as err:
+            self._notes.append(f"chapters could not be copied: {av_reason(err)}")
+
+    def mux_until(self, seconds: float | None) -> None:
+        """Mux every pending source packet that starts before ``seconds`` (None: all)."""
+        limit = math.inf if seconds is None else seconds
+        while True:
+            packet = self._peek()
+            if packet is None:
+                return
+            start = packet_seconds(packet)
+            if start is not None and start >= limit:
+                return
+            self._pending = None
+            self._route(packet)
+
+    def finish(self) -> None:
+        self.mux_until(None)
+        for route in self._routes.values():
+            try:
+                route.flush()
+            except av.FFmpegError as err:
+                raise OutputError(f"cannot finish {route.stream.type} stream: {av_reason(err)}") from err
+        if self._failed_packets:
+            self._notes.append(f"{self._failed_packets} damaged packet(s) of the audio/subtitle streams were skipped")
+
+    def close(self) -> None:
+        if self._input is not None:
+            self._input.close()
+            self._input = None
+            self._packets = None
+
+    def _peek(self):
+        while self._pending is None and self._packets is not None:
+            try:
+                packet = next(self._packets)
+            except StopIteration:
+                self._packets = None
+                return None
+            except (av.FFmpegError, OSError):
+                # The source ends in damage: keep everything read so far.
+                self._failed_packets += 1
+                self._packets = None
+                return None
+            if packet.size:
+                self._pending = packet
+        return self._pending
+
+    def _route(self, packet) -> None:
+        route = self._routes.get(packet.stream_index)
+        if route is None:
+            return
+        try:
+            route.mux(packet)
+        except av.error.InvalidDataError:
+            self._failed_packets += 1
+        except (av.FFmpegError, OSError) as err:
+            raise OutputError(f"cannot write {route.stream.type} stream: {av_reason(err)}") from err

@@ -1,0 +1,279 @@
+"""Encode RGB frames into a new file, carrying over timing, colour and the other streams."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import CodecError, OutputError
+from ._open import av_reason
+from .colour import ColourTags, guess_matrix
+from .containers import container_format, container_label, supports_faststart, supports_rotation
+from .convert import rgb_to_frame
+from .encoding import EncodeOptions, choose_video_codec, encoder_settings
+from .probe import VideoInfo
+from .streams import PassThrough, clean_metadata, packet_seconds, plan_stream_copy
+
+_DEFAULT_RATE = Fraction(24)
+_MATRIX_LABELS = {"bt601": "BT.601", "bt709": "BT.709", "bt2020": "BT.2020"}
+
+
+def output_colour(source: ColourTags | None, pix_fmt: str, width: int, height: int):
+    """(ColourTags to convert with, AVColor* codes to tag, note or None) for an output.
+
+    The output keeps the source's matrix and range, and is always tagged explicitly:
+    left untagged, a 4x larger output would be re-guessed as BT.709 by players and an
+    SD source's colours would shift.
+    """
+    if source is None:
+        source = ColourTags(matrix_used=guess_matrix(width, height))
+    note = None
+    colour = source
+    if av.VideoFormat(pix_fmt).is_rgb:
+        return colour, {"colorspace": 0, "color_range": 2, **_prim_trc(source)}, None
+    if colour.matrix_used == "gbr":
+        colour = ColourTags(source.matrix, source.range, source.primaries, source.transfer, "bt709", source.full_range)
+        note = "source stores RGB planes; the output uses BT.709 YUV instead"
+    elif source.guessed and source.matrix_used in _MATRIX_LABELS:
+        note = (
+            f"source has no colour matrix tag; assumed {_MATRIX_LABELS[source.matrix_used]} "
+            "(from its size) and tagged the output accordingly"
+        )
+    if pix_fmt.startswith("yuvj") and not colour.full_range:
+        colour = ColourTags(colour.matrix, "pc", colour.primaries, colour.transfer, colour.matrix_used, True)
+    codes = colour.output_codes()
+    if colour is not source and source.matrix_used == "gbr":
+        codes["colorspace"] = 1
+    return colour, codes, note
+
+
+def _prim_trc(colour: ColourTags) -> dict[str, int]:
+    codes = colour.output_codes()
+    return {"color_primaries": codes["color_primaries"], "color_trc": codes["color_trc"]}
+
+
+def check_output_dir(path: Path) -> None:
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise OutputError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write to output folder (permission denied): {parent}")
+    if path.is_dir():
+        raise OutputError(f"output path is a directory: {path}")
+
+
+class VideoWriter:
+    """Encode frames to ``path`` (exactly that path; the caller handles temp names).
+
+    ``source`` supplies timing, colour, rotation, metadata and the streams to carry
+    over; without it the output is BT.709 at ``frame_rate``. ``notes`` collects every
+    decision the user should hear about.
+    """
+
+    def __init__(
+        self,
+        path,
+        source: VideoInfo | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        options: EncodeOptions | None = None,
+        *,
+        copy_streams: bool = True,
+        frame_rate: Fraction | None = None,
+    ):
+        self.path = Path(path)
+        self.source = source
+        self.options = options or EncodeOptions()
+        self.width = int(width or (source.width if source else 0))
+        self.height = int(height or (source.height if source else 0))
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError("VideoWriter needs a positive width and height")
+        self.notes: list[str] = []
+        self.frames_written = 0
+        self._closed = False
+        self._nudged = 0
+        self._last_pts: int | None = None
+        self._last_duration = 0
+        self._extra: PassThrough | None = None
+        self._copy_streams = copy_streams
+        check_output_dir(self.path)
+        self.format_name = container_format(self.path)
+        self.codec, self.pix_fmt = self._choose_codec()
+        self._colour, self._codes, note = output_colour(source.colour if source else None, self.pix_fmt, self.width, self.height)
+        if note:
+            self.notes.append(note)
+        self._rate = Fraction(source.average_rate) if source and source.average_rate else Fraction(frame_rate or _DEFAULT_RATE)
+        self._time_base = source.time_base if source else 1 / self._rate
+        self._out = self._open_container()
+        try:
+            self._setup()
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- setup ---------------------------------------------------------------------
+
+    def _choose_codec(self) -> tuple[str, str]:
+        opts = self.options
+        codec, pix_fmt, note = choose_video_codec(
+            self.path,
+            opts.codec,
+            self.source.bit_depth if self.source else 8,
+            pix_fmt=opts.pix_fmt,
+            width=self.width,
+            height=self.height,
+        )
+        if note:
+            self.notes.append(note)
+        return codec, pix_fmt
+
+    def _open_container(self):
+        container_options = {"movflags": "+faststart"} if supports_faststart(self.format_name) else {}
+        try:
+            return av.open(str(self.path), mode="w", format=self.format_name, container_options=container_options)
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise OutputError(f"cannot create {self.path}: {av_reason(err)}") from err
+
+    def _setup(self) -> None:
+        self._stream = self._add_video_stream()
+        if self.source is not None:
+            self._out.metadata.update(clean_metadata(self.source.metadata))
+            if self._copy_streams:
+                decisions = plan_stream_copy(self.path, self.source.streams, self.source.video_index)
+                self._extra = PassThrough(self.source.path, self._out, decisions, self.notes)
+        self._open_encoder()
+        try:
+            self._out.start_encoding()
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise OutputError(f"cannot write {self.path}: {av_reason(err)}") from err
+
+    def _add_video_stream(self):
+        stream = self._out.add_stream(self.codec, rate=self._rate)
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, self.pix_fmt
+        stream.time_base = self._time_base
+        ctx = stream.codec_context
+        ctx.time_base = self._time_base
+        for name, value in self._codes.items():
+            setattr(ctx, name, value)
+        opts = self.options
+        ctx.options = encoder_settings(self.codec, opts.crf, opts.preset, opts.encoder_options)
+        if self.source is not None:
+            stream.metadata.update(clean_metadata(self.source.video_metadata))
+            self._carry_rotation(stream)
+        return stream
+
+    def _carry_rotation(self, stream) -> None:
+        rotation = self.source.rotation
+        if not rotation:
+            return
+        if supports_rotation(self.format_name):
+            stream.set_display_rotation(rotation)
+        else:
+            self.notes.append(
+                f"{container_label(self.format_name)} cannot store the source's {rotation}-degree "
+                "rotation flag; the output will play unrotated"
+            )
+
+    def _open_encoder(self) -> None:
+        ctx = self._stream.codec_context
+        wanted = {str(k) for k in self.options.encoder_options}
+        try:
+            ctx.open()
+        except (av.FFmpegError, ValueError) as err:
+            raise CodecError(
+                f"cannot start the {self.codec} encoder ({self.pix_fmt}, {self.width}x{self.height}): {av_reason(err)}"
+            ) from err
+        # FFmpeg hands back the options it did not recognise instead of failing.
+        unknown = sorted(wanted & set(ctx.options or {}))
+        if unknown:
+            raise CodecError(f"{self.codec} has no option(s): {', '.join(unknown)}")
+
+    # -- writing -------------------------------------------------------------------
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def write(self, rgb: np.ndarray, pts: int | None = None, duration: int | None = None) -> None:
+        """Encode one float RGB HxWx3 frame; ``pts``/``duration`` in the source time base."""
+        if self._closed:
+            raise ValueError("write() on a closed VideoWriter")
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[:2] != (self.height, self.width):
+            raise ValueError(f"expected a {self.height}x{self.width}x3 frame, got {rgb.shape}")
+        frame = rgb_to_frame(rgb, self.pix_fmt, self._colour, self._codes)
+        frame.pts = self._next_pts(pts)
+        frame.time_base = self._time_base
+        self._last_duration = int(duration) if duration else self._nominal_duration()
+        frame.duration = self._last_duration
+        try:
+            packets = self._stream.encode(frame)
+        except (av.FFmpegError, ValueError) as err:
+            raise CodecError(f"{self.codec} failed on frame {self.frames_written}: {av_reason(err)}") from err
+        self._mux_video(packets)
+        self.frames_written += 1
+
+    def _nominal_duration(self) -> int:
+        return max(1, round(1 / (self._rate * self._time_base)))
+
+    def _next_pts(self, pts: int | None) -> int:
+        """The frame's own pts; encoders need them strictly increasing, so repair if not."""
+        if pts is None:
+            pts = 0 if self._last_pts is None else self._last_pts + self._last_duration
+        elif self._last_pts is not None and pts <= self._last_pts:
+            self._nudged += 1
+            pts = self._last_pts + 1
+        self._last_pts = int(pts)
+        return self._last_pts
+
+    def _mux_video(self, packets) -> None:
+        for packet in packets:
+            if self._extra is not None:
+                self._extra.mux_until(packet_seconds(packet))
+            try:
+                self._out.mux(packet)
+            except (av.FFmpegError, OSError) as err:
+                raise OutputError(f"cannot write {self.path}: {av_reason(err)}") from err
+
+    def close(self) -> None:
+        """Flush the encoder, carry the remaining streams over and finish the file."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            try:
+                packets = self._stream.encode(None)
+            except (av.FFmpegError, ValueError) as err:
+                raise CodecError(f"{self.codec} failed while flushing: {av_reason(err)}") from err
+            self._mux_video(packets)
+            if self._extra is not None:
+                self._extra.finish()
+            self._out.close()
+        except (av.FFmpegError, OSError) as err:
+            raise OutputError(f"cannot finish {self.path}: {av_reason(err)}") from err
+        finally:
+            self._release()
+        if self._nudged:
+            self.notes.append(f"{self._nudged} frame(s) had non-increasing timestamps and were nudged forward")
+
+    def abort(self) -> None:
+        """Close whatever is open without raising; the partial file is the caller's to delete."""
+        self._closed = True
+        try:
+            self._out.close()
+        except Exception:  # noqa: BLE001 - already failing; a second error would hide the first
+            pass
+        self._release()
+
+    def _release(self) -> None:
+        if self._extra is not None:
+            self._extra.close()
+            self._extra = None

@@ -1,0 +1,136 @@
+"""Turn a model name or a weights path into a ready network.
+
+``load_model()`` is what the upscaler and the public API call; ``resolve_weights()`` is
+what the CLI's ``-m/--weights`` options call to fail early with the right message. Nothing
+here touches the network: a model that is not on this machine raises WeightsMissingError
+naming the exact command that gets it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError, UsageError, WeightsMissingError
+from ..models.spynet import SPyNet
+from ..models.vsrt import VSRTransformer
+from .checkpoint import (
+    ARCHITECTURE,
+    SPYNET_ARCHITECTURE,
+    load_checkpoint_model,
+    load_spynet_checkpoint,
+    read_metadata,
+)
+from .registry import BundledSource, HubSource, ImportSource, ModelEntry, Registry, load_registry, user_weights_dir
+
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def resolve_weights(name_or_path: str | os.PathLike[str] | None = None, registry: Registry | None = None) -> Path:
+    """The vsrt safetensors file for a registered name, a path, or (None) the default model."""
+    registry = registry or load_registry()
+    if name_or_path is None:
+        return entry_file(registry.default_entry(), registry)
+    text = os.fspath(name_or_path)
+    entry = registry.find(text)
+    if entry is not None:
+        return entry_file(entry, registry)
+    path = Path(text).expanduser()
+    if path.is_file():
+        if path.suffix != SAFETENSORS_SUFFIX:
+            raise CheckpointError(
+                f"{path}: not a vsrt .safetensors checkpoint; convert a PyTorch checkpoint first:"
+                f" vsrt import-weights {path} {path.with_suffix(SAFETENSORS_SUFFIX).name}"
+            )
+        return path
+    if path.suffix or os.sep in text or (os.altsep and os.altsep in text):
+        raise WeightsMissingError(f"{path}: no such weights file")
+    raise UsageError(f"unknown model {text!r} (known: {', '.join(registry.names())}; see `vsrt models`)")
+
+
+def entry_file(entry: ModelEntry, registry: Registry) -> Path:
+    """A registered model's file, checked to be present (and, where a hash is pinned, intact)."""
+    source = entry.source
+    if isinstance(source, HubSource):
+        from .download import resolve_hub_entry  # imports huggingface_hub, only needed here
+
+        return resolve_hub_entry(entry, registry)
+    path = registry.local_path(entry)
+    assert path is not None
+    if isinstance(source, ImportSource):
+        if not path.is_file():
+            raise WeightsMissingError(
+                f"model {entry.name} is not imported: download {source.filename} from {source.url},"
+                f" then run: {source.command}"
+            )
+        return path
+    assert isinstance(source, BundledSource)
+    if not path.is_file():
+        raise WeightsMissingError(
+            f"model {entry.name}: its bundled weights {entry.file} are not in {path.parent}; this vsrt build ships"
+            " without them: install a release that includes them, or pick another model with -m (see `vsrt models`)"
+        )
+    check_bundled(entry, path)
+    return path
+
+
+def check_bundled(entry: ModelEntry, path: Path) -> None:
+    """Bundled files are small: hash them so a damaged install fails loudly, not subtly."""
+    if entry.size is not None and path.stat().st_size != entry.size:
+        raise CheckpointError(
+            f"model {entry.name}: {path} has {path.stat().st_size} bytes, expected {entry.size}; reinstall vsrt"
+        )
+    if entry.sha256:
+        from .download import sha256_of
+
+        if sha256_of(path) != entry.sha256:
+            raise CheckpointError(f"model {entry.name}: {path} fails its SHA-256 check; reinstall vsrt")
+
+
+def load_model(
+    name_or_path: str | os.PathLike[str] | None = None,
+    device: str | torch.device = "cpu",
+) -> VSRTransformer:
+    """A VSRTransformer in eval mode, fp32, on ``device``: a registered name, a
+    ``.safetensors`` path, or None for the default model."""
+    path = resolve_weights(name_or_path)
+    architecture = read_metadata(path, None).get("architecture")
+    if architecture != ARCHITECTURE:
+        raise UsageError(
+            f"{name_or_path}: a {architecture} network, not an upscaler (load it with vsrt_cli.weights.load_spynet)"
+        )
+    return load_checkpoint_model(path).to(device)
+
+
+def load_spynet(
+    name_or_path: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+) -> SPyNet:
+    """A standalone SPyNet (e.g. ``spynet-sintel``, to start training from), eval mode, fp32."""
+    path = resolve_weights(name_or_path)
+    architecture = read_metadata(path, None).get("architecture")
+    if architecture != SPYNET_ARCHITECTURE:
+        raise UsageError(f"{name_or_path}: a {architecture} network, not a SPyNet")
+    return load_spynet_checkpoint(path).to(device)
+
+
+def installed_path(entry: ModelEntry, registry: Registry) -> Path | None:
+    """Where ``entry`` is installed, without hashing anything; None if it is not."""
+    source = entry.source
+    if isinstance(source, HubSource) and not source.needs_conversion:
+        from .download import cached_hub_file
+
+        return cached_hub_file(source)
+    path = registry.local_path(entry)
+    if path is None or not path.is_file():
+        return None
+    if isinstance(source, HubSource):
+        from .download import converted_is_current
+
+        return path if converted_is_current(path, source.sha256) else None
+    return path
+
+
+__all__ = ["load_model", "load_spynet", "resolve_weights", "installed_path", "user_weights_dir"]
