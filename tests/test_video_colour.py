@@ -1,12 +1,13 @@
 """Colour accuracy through real (lossless) encodes, per matrix and range.
 
-Patches of known colour go in; they must come back within 2/255 both through our own
-reader and through FFmpeg's swscale reading the tags we wrote, which catches a wrong
-matrix, a wrong range or a wrong tag independently.
+Patches of known colour go in and must come back within a couple of 8-bit codes, both
+through our own reader and through FFmpeg's swscale reading the tags we wrote; that
+catches a wrong matrix, a wrong range or a wrong tag independently of each other.
 """
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 
@@ -59,7 +60,9 @@ def test_reader_decodes_each_matrix_exactly(tmp_path, matrix, full_range):
     with VideoReader(src) as reader:
         assert reader.info.colour.matrix_used == matrix and reader.info.colour.full_range == full_range
         rgb = next(iter(reader)).rgb
-    assert np.abs(patch_centres(rgb) - COLOURS).max() < 2 / 255
+    # The source was made by swscale, whose full-range chroma is up to 1.25 codes off;
+    # a wrong matrix or range would be off by 10/255 or more.
+    assert np.abs(patch_centres(rgb) - COLOURS).max() < 2.5 / 255
 
 
 @pytest.mark.parametrize("matrix, full_range", list(CASES))
@@ -73,17 +76,18 @@ def test_writer_encodes_and_tags_each_matrix(tmp_path, matrix, full_range):
         writer.write(big, pts=1, duration=1)
     info = probe(dst)
     assert (info.colour.matrix_used, info.colour.full_range) == (matrix, full_range)
-    import av
-
     with av.open(str(dst)) as container:
         ctx = container.streams.video[0].codec_context
         assert (ctx.colorspace, ctx.color_range) == CASES[(matrix, full_range)]
     with VideoReader(dst) as reader:
         ours = next(iter(reader)).rgb
     theirs = read_frames(dst).frames[0]
-    assert np.abs(patch_centres(ours, 2) - COLOURS).max() < 1 / 255
-    assert np.abs(patch_centres(theirs, 2) - COLOURS).max() < 2 / 255
-    assert np.abs(ours - big).max() < 2.5 / 255 or np.abs(patch_centres(ours, 2) - COLOURS).max() < 1 / 255
+    error = np.abs(patch_centres(ours, 2) - COLOURS)
+    # 8-bit YUV has fewer levels than 8-bit RGB: rounding Y and Cr by half a code each
+    # moves R by up to 1.65/255 (BT.709, limited), so that is the honest worst case.
+    assert error.max() < 1.65 / 255 and error.mean() < 0.6 / 255
+    # swscale reading our tags: its own fixed-point YUV->RGB adds about a code.
+    assert np.abs(patch_centres(theirs, 2) - COLOURS).max() < 2.5 / 255
 
 
 def test_ten_bit_output_round_trips_a_flat_patch_tightly(tmp_path):

@@ -219,7 +219,23 @@ def test_webm_switches_to_vp9_and_opus_with_notes(media_dir, cfr_mp4):
     assert len(out.frames) == 12
     # WebM counts in milliseconds, so timestamps agree to the millisecond.
     assert np.allclose([float(s) for s in seconds(out)], [float(s) for s in seconds(src)], atol=1e-3)
-    assert "Rotation" not in str(writer.notes)  # rotation fits in WebM too (Matroska family)
+    assert probe(dst).rotation == 90  # WebM stores the display matrix as Matroska does
+
+
+def test_rotation_that_the_container_cannot_store_is_noted(media_dir, cfr_mp4):
+    dst = media_dir / "rotated.ts"
+    _, writer = upscale(cfr_mp4, dst)
+    assert probe(dst).rotation == 0
+    assert any("90-degree rotation" in n for n in writer.notes)
+
+
+def test_start_offset_survives_ts_to_mp4(media_dir):
+    src = make_video(media_dir / "offset.ts", frames=8)
+    dst = media_dir / "offset_out.mp4"
+    upscale(src, dst)
+    a, b = read_frames(src), read_frames(dst)
+    assert a.pts[0] > 0  # MPEG-TS starts video after the audio's priming delay
+    assert seconds(b) == seconds(a)
 
 
 def test_ten_bit_stays_ten_bit_with_precision(media_dir):

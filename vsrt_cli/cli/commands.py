@@ -3,3 +3,4 @@
 # One line per command module; keep the list sorted.
 from . import eval_cmd  # noqa: F401
 from . import weights_cmd  # noqa: F401
+from . import upscale_cmd  # noqa: F401

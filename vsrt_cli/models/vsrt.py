@@ -14,6 +14,7 @@ bilinear x4 skip for every frame. Module names reproduce the official state-dict
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -88,6 +89,13 @@ PRESETS: dict[str, VSRTConfig] = {
     # The Vimeo-90K / Vid4 configuration (never released as weights).
     "official-vimeo": VSRTConfig(num_frames=7, depth=7),
 }
+
+
+def _full_precision(device_type: str) -> contextlib.AbstractContextManager:
+    """Suspend autocast (where the device has it) so a block runs in the tensors' own dtype."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -234,7 +242,7 @@ class ConvSelfAttention(nn.Module):
         # The logits are dot products over C*p*p (4096) features: they overflow fp16, so
         # they and the softmax are always computed in fp32.
         scale = q.shape[-1] ** -0.5
-        with torch.autocast(q.device.type, enabled=False):
+        with _full_precision(q.device.type):
             logits = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale
             weights = logits.softmax(dim=-1).to(v.dtype)
         out = torch.matmul(weights, v)  # [B, heads, T * patches, d]

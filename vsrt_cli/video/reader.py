@@ -57,22 +57,26 @@ class VideoReader:
     def __iter__(self) -> Iterator[Frame]:
         self.close()
         self.decode_errors = self.corrupt_frames = self.frames_read = 0
-        self._container = open_input(self.path)
-        stream = self._container.streams[self.info.video_index]
+        # Local to this generator: an abandoned earlier iterator, finalised late,
+        # must not close the container a newer one is reading.
+        container = self._container = open_input(self.path)
+        stream = container.streams[self.info.video_index]
         stream.thread_type = "AUTO"
         stream.thread_count = self._threads
         try:
-            for decoded in self._decoded(stream):
+            for decoded in self._decoded(container, stream):
                 yield self._to_frame(decoded, stream)
         finally:
-            self.close()
+            container.close()
+            if self._container is container:
+                self._container = None
         if self.frames_read == 0:
             raise InputError(f"no frame could be decoded from {self.path} (file damaged or truncated)")
 
-    def _decoded(self, stream):
+    def _decoded(self, container, stream):
         """av.VideoFrame objects; decode and demux errors end up in ``decode_errors``."""
         try:
-            for packet in self._container.demux(stream):
+            for packet in container.demux(stream):
                 yield from self._decode_packet(stream, packet)
         except (av.FFmpegError, OSError):
             # The demuxer itself gave up (e.g. the file is cut short): keep what we have.

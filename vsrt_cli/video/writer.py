@@ -132,7 +132,14 @@ class VideoWriter:
         return codec, pix_fmt
 
     def _open_container(self):
-        container_options = {"movflags": "+faststart"} if supports_faststart(self.format_name) else {}
+        container_options = {}
+        if supports_faststart(self.format_name):
+            container_options["movflags"] = "+faststart"
+            # Edit lists (start offsets, AAC priming) are stored in the movie time
+            # scale, 1/1000 s by default, which would round a source's start time.
+            container_options["movie_timescale"] = str(self._time_base.denominator)
+        if self.format_name == "avi":
+            self.notes.append("AVI stores only a constant frame rate, so timestamps may shift; prefer .mkv or .mp4")
         try:
             return av.open(str(self.path), mode="w", format=self.format_name, container_options=container_options)
         except (av.FFmpegError, OSError, ValueError) as err:

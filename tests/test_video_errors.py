@@ -1,0 +1,184 @@
+"""Failures reach the user as one-line vsrt errors, never as raw FFmpeg exceptions."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from media import make_video
+from vsrt_cli.errors import CodecError, InputError, OutputError
+from vsrt_cli.video import EncodeOptions, VideoReader, VideoWriter, probe
+
+FAST = EncodeOptions(preset="ultrafast")
+
+
+def one_line(err) -> str:
+    text = str(err.value)
+    assert text and "\n" not in text
+    return text
+
+
+def truncate(src, dst, fraction: float):
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("video_err")
+
+
+@pytest.fixture(scope="module")
+def streamable_mp4(media_dir):
+    return make_video(media_dir / "fs.mp4", frames=30, faststart=True, audio_tracks=1)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError) as err:
+        probe(tmp_path / "nope.mp4")
+    assert "not found" in one_line(err)
+    with pytest.raises(InputError):
+        VideoReader(tmp_path / "nope.mp4")
+
+
+def test_directory_as_input(tmp_path):
+    with pytest.raises(InputError) as err:
+        probe(tmp_path)
+    assert "directory" in one_line(err)
+
+
+def test_text_file_renamed_mp4(tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 50)
+    with pytest.raises(InputError) as err:
+        probe(fake)
+    assert "not a readable video file" in one_line(err)
+
+
+def test_audio_only_file(tmp_path):
+    path = tmp_path / "tone.m4a"
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts = 48000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with pytest.raises(InputError) as err:
+        probe(path)
+    assert "no video stream" in one_line(err)
+
+
+def test_truncated_mp4_yields_frames_before_the_cut(media_dir, streamable_mp4):
+    cut = truncate(streamable_mp4, media_dir / "half.mp4", 0.5)
+    with VideoReader(cut) as reader:
+        frames = list(reader)
+    assert 3 <= len(frames) < 30
+    assert [f.index for f in frames] == list(range(len(frames)))
+    assert all(np.isfinite(f.rgb).all() for f in frames)
+
+
+def test_truncated_mkv_yields_frames_before_the_cut(media_dir):
+    src = make_video(media_dir / "cut.mkv", frames=30)
+    cut = truncate(src, media_dir / "half.mkv", 0.5)
+    with VideoReader(cut) as reader:
+        count = sum(1 for _ in reader)
+    assert 3 <= count < 30
+
+
+def test_truncated_before_any_frame_raises(media_dir, streamable_mp4):
+    cut = truncate(streamable_mp4, media_dir / "stub.mp4", 0.03)
+    with pytest.raises(InputError) as err:
+        with VideoReader(cut) as reader:
+            list(reader)
+    assert "no frame could be decoded" in one_line(err)
+
+
+def test_mp4_cut_before_its_index_is_unreadable(media_dir):
+    src = make_video(media_dir / "tail_index.mp4", frames=30)  # index written at the end
+    cut = truncate(src, media_dir / "no_index.mp4", 0.5)
+    with pytest.raises(InputError) as err:
+        probe(cut)
+    assert str(cut) in one_line(err)
+
+
+def test_corrupted_middle_is_counted_not_raised(media_dir):
+    # MP4 locates every packet from its index, so damage stays local to a few frames.
+    src = make_video(media_dir / "clean.mp4", frames=30, audio_tracks=0, faststart=True)
+    data = bytearray(src.read_bytes())
+    start = len(data) // 2
+    data[start:start + 2000] = np.random.default_rng(1).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    damaged = media_dir / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    with VideoReader(damaged) as reader:
+        count = sum(1 for _ in reader)
+    assert count >= 25
+    assert reader.decode_errors + reader.corrupt_frames >= 1
+
+
+def test_output_folder_missing(tmp_path, streamable_mp4):
+    with pytest.raises(OutputError) as err:
+        VideoWriter(tmp_path / "no" / "such" / "dir" / "out.mp4", source=probe(streamable_mp4), width=64, height=64)
+    assert "does not exist" in one_line(err)
+
+
+def test_output_under_a_regular_file(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(OutputError):
+        VideoWriter(blocker / "out.mp4", width=64, height=64)
+
+
+def test_output_path_is_a_directory(tmp_path):
+    target = tmp_path / "clip.mp4"
+    target.mkdir()
+    with pytest.raises(OutputError) as err:
+        VideoWriter(target, width=64, height=64)
+    assert "directory" in one_line(err)
+
+
+def test_unknown_codec(tmp_path):
+    with pytest.raises(CodecError) as err:
+        VideoWriter(tmp_path / "out.mp4", width=64, height=64, options=EncodeOptions(codec="h267"))
+    message = one_line(err)
+    assert "h267" in message and "libx264" in message and "libx265" in message
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_unknown_extension(tmp_path):
+    with pytest.raises(CodecError) as err:
+        VideoWriter(tmp_path / "out.abc", width=64, height=64)
+    assert ".mp4" in one_line(err)
+
+
+def test_unknown_encoder_option(tmp_path):
+    opts = EncodeOptions(preset="ultrafast", encoder_options={"no-such-option": "1"})
+    with pytest.raises(CodecError) as err:
+        VideoWriter(tmp_path / "out.mkv", width=64, height=64, options=opts)
+    assert "no-such-option" in one_line(err)
+
+
+def test_bad_encoder_option_value(tmp_path):
+    opts = EncodeOptions(preset="ultrafast", encoder_options={"crf": "banana"})
+    with pytest.raises(CodecError) as err:
+        VideoWriter(tmp_path / "out.mkv", width=64, height=64, options=opts)
+    assert "libx264" in one_line(err)
+
+
+def test_exception_inside_writer_block_propagates_unchanged(tmp_path):
+    dst = tmp_path / "partial.mkv"
+    with pytest.raises(KeyError, match="boom"):
+        with VideoWriter(dst, width=64, height=48, options=FAST, frame_rate=Fraction(24)) as writer:
+            writer.write(np.zeros((48, 64, 3), np.float32))
+            raise KeyError("boom")
+    assert dst.exists()  # the writer never deletes or renames; that is the caller's job
+
+
+def test_wrong_frame_shape_is_rejected(tmp_path):
+    with VideoWriter(tmp_path / "x.mkv", width=64, height=48, options=FAST) as writer:
+        with pytest.raises(ValueError, match="48x64x3"):
+            writer.write(np.zeros((48, 32, 3), np.float32))
+        writer.write(np.zeros((48, 64, 3), np.float32))

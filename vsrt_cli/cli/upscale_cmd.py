@@ -1,0 +1,132 @@
+"""``vsrt upscale``: files and folders in, 4x videos out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import EXIT_INTERRUPTED, UsageError
+from ..inference import InferenceOptions
+from ..pipeline import BatchOptions, Job, UpscaleResult, batch_exit_code, plan_jobs, run_job
+from ..pipeline.dry_run import describe_plan, plan_job
+from ..video import EncodeOptions
+from ..weights.loading import load_model, resolve_weights
+from . import cli
+from .console import error_console, output_console
+from .reporting import ProgressReporter, print_summary
+
+
+def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-e {value!r}: expected KEY=VALUE")
+        options[key.strip()] = setting.strip()
+    return options
+
+
+@cli.command("upscale")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (one input) or folder.")
+@click.option("-y", "--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--skip-existing", is_flag=True, help="Leave inputs whose output already exists (resumable batches).")
+@click.option("-r", "--recursive", is_flag=True, help="Search input folders recursively; the tree is kept under -o.")
+@click.option("-m", "--model", "model_name", default=None, help="Registered model name (see `vsrt models`).")
+@click.option("--weights", type=click.Path(path_type=Path), default=None, help="A vsrt .safetensors file.")
+@click.option("--window-stride", type=int, default=None, help="Output frames per window (1 = official protocol).")
+@click.option("--tile-overlap", type=int, default=None, help="Overlap of spatial tiles in LR pixels.")
+@click.option("--tile-batch", type=int, default=None, help="Tiles per model call (default: by device).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--precision", default="auto", show_default=True, help="auto, fp32, bf16 or fp16.")
+@click.option("--codec", default=None, help="Video encoder (default libx264; VP9 for WebM).")
+@click.option("--crf", type=float, default=18, show_default=True, help="Constant rate factor (quality).")
+@click.option("--preset", default="medium", show_default=True, help="Encoder speed preset.")
+@click.option("--pix-fmt", default=None, help="Output pixel format (default yuv420p, 10-bit for 10-bit sources).")
+@click.option("-e", "--encoder-option", "encoder_options", multiple=True, metavar="KEY=VALUE", help="Extra encoder option; repeatable.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (streams, frames, windows, tiles, work) and exit.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary on stderr; errors only.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary per input to stdout.")
+def upscale_command(
+    inputs: tuple[Path, ...],
+    output: Path,
+    overwrite: bool,
+    skip_existing: bool,
+    recursive: bool,
+    model_name: str | None,
+    weights: Path | None,
+    window_stride: int | None,
+    tile_overlap: int | None,
+    tile_batch: int | None,
+    device: str,
+    precision: str,
+    codec: str | None,
+    crf: float,
+    preset: str,
+    pix_fmt: str | None,
+    encoder_options: tuple[str, ...],
+    dry_run: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Upscale videos 4x. INPUT is any mix of video files and folders."""
+    if model_name and weights:
+        raise UsageError("use either -m/--model or --weights, not both")
+    if overwrite and skip_existing:
+        raise UsageError("use either -y/--overwrite or --skip-existing, not both")
+    if tile_batch is not None and tile_batch < 1:
+        raise UsageError("--tile-batch must be at least 1")
+    jobs = plan_jobs(list(inputs), output, recursive)
+    inference = InferenceOptions(
+        window_stride=window_stride,
+        tile_overlap=tile_overlap,
+        tile_batch=tile_batch,
+        device=device,
+        precision=precision,
+    )
+    encode = EncodeOptions(
+        codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=parse_encoder_options(encoder_options)
+    )
+    weights_path = resolve_weights(weights if weights is not None else model_name)
+    label = model_name or (str(weights) if weights else "default")
+    model = load_model(weights_path)
+    if dry_run:
+        for job in jobs:
+            plan = plan_job(job, model, inference)
+            if as_json:
+                output_console().print_json(json.dumps(plan))
+            else:
+                error_console().print(describe_plan(plan), markup=False, highlight=False)
+        return
+    options = BatchOptions(inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing)
+    results = run_batch(jobs, model, options, label, quiet, as_json)
+    code = batch_exit_code(results)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def run_batch(
+    jobs: list[Job], model, options: BatchOptions, label: str, quiet: bool, as_json: bool
+) -> list[UpscaleResult]:
+    results: list[UpscaleResult] = []
+    console = error_console()
+    reporter = ProgressReporter(console, len(jobs), enabled=not quiet)
+    try:
+        with reporter:
+            for job in jobs:
+                reporter.start_file(job)
+                result = run_job(job, model, options, label, progress=reporter.update)
+                reporter.finish_file(result)
+                results.append(result)
+                if as_json:
+                    sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+                    sys.stdout.flush()
+    except KeyboardInterrupt:
+        console.print("vsrt: interrupted; partial output removed", markup=False)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    if not quiet and len(jobs) > 1:
+        print_summary(console, results)
+    return results

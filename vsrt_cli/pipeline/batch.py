@@ -1,0 +1,64 @@
+"""Many inputs in one run: one failure does not stop the rest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, VsrtError
+from ..inference import InferenceOptions
+from ..video import EncodeOptions
+from .outputs import Job
+from .upscale import Progress, UpscaleResult, upscale_video
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    inference: InferenceOptions = InferenceOptions()
+    encode: EncodeOptions | None = None
+    overwrite: bool = False
+    skip_existing: bool = False
+
+
+def run_job(
+    job: Job,
+    model: nn.Module,
+    options: BatchOptions,
+    model_name: str = "",
+    progress: Callable[[Progress], None] | None = None,
+) -> UpscaleResult:
+    """Upscale one job and report the outcome instead of raising (Ctrl-C still raises)."""
+    if options.skip_existing and job.target.exists():
+        return UpscaleResult(str(job.source), str(job.target), "skipped", model=model_name, notes=["output exists"])
+    try:
+        return upscale_video(
+            job.source,
+            job.target,
+            model,
+            inference=options.inference,
+            encode=options.encode,
+            overwrite=options.overwrite,
+            model_name=model_name,
+            progress=progress,
+        )
+    except VsrtError as error:
+        return UpscaleResult(
+            str(job.source), str(job.target), "failed", model=model_name, error=str(error), exit_code=error.exit_code
+        )
+    except (OSError, RuntimeError, ValueError, MemoryError) as error:
+        message = f"{type(error).__name__}: {error}"
+        return UpscaleResult(
+            str(job.source), str(job.target), "failed", model=model_name, error=message, exit_code=EXIT_FAILURE
+        )
+
+
+def batch_exit_code(results: list[UpscaleResult]) -> int:
+    """0 when nothing failed; one input: its error's code; several: 3 if any failed, 1 if all did."""
+    failed = [r for r in results if r.status == "failed"]
+    if not failed:
+        return EXIT_OK
+    if len(results) == 1:
+        return failed[0].exit_code or EXIT_FAILURE
+    return EXIT_FAILURE if len(failed) == len(results) else EXIT_PARTIAL

@@ -1,0 +1,82 @@
+"""``--dry-run``: what a run would do, without decoding a frame."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from ..inference import InferenceOptions
+from ..inference.runner import default_tile_overlap
+from ..models.compute import flow_pair_macs, window_macs
+from ..models.spynet import padded_size
+from ..plan.cost import frame_cost
+from ..plan.windows import default_stride, validate_stride
+from ..video import probe
+from .outputs import Job
+
+
+def plan_job(job: Job, model: nn.Module, inference: InferenceOptions) -> dict:
+    """A JSON-ready description of the job: streams, frames, windows, tiles, work."""
+    info = probe(job.source)
+    config = model.config
+    stride = inference.window_stride or default_stride(config.num_frames)
+    validate_stride(stride, config.num_frames)
+    overlap = default_tile_overlap(config.tile_size) if inference.tile_overlap is None else inference.tile_overlap
+    flow_size = (padded_size(max(info.height, config.tile_size)), padded_size(max(info.width, config.tile_size)))
+    cost = frame_cost(
+        info.height,
+        info.width,
+        num_frames=config.num_frames,
+        tile_size=config.tile_size,
+        overlap=overlap,
+        stride=stride,
+        window_macs=window_macs(config),
+        flow_pair_macs=flow_pair_macs(*flow_size),
+        spynet_self_flow=config.self_flow == "spynet",
+    )
+    frames = info.n_frames
+    return {
+        "input": str(job.source),
+        "output": str(job.target),
+        "exists": job.target.exists(),
+        "streams": [
+            {"index": s.index, "kind": s.kind, "codec": s.codec_name, "language": s.language} for s in info.streams
+        ],
+        "size": [info.width, info.height],
+        "output_size": [4 * info.width, 4 * info.height],
+        "frames": frames,
+        "duration_s": info.duration_s,
+        "bit_depth": info.bit_depth,
+        "colour_matrix": info.colour.matrix,
+        "window_frames": config.num_frames,
+        "window_stride": stride,
+        "windows": math.ceil(frames / stride) if frames else None,
+        "tile_size": config.tile_size,
+        "tile_overlap": overlap,
+        "tiles_per_window": cost.tiles_per_window,
+        "lr_pixel_redundancy": round(cost.redundancy, 3),
+        "gmac_per_frame": round(cost.total_macs / 1e9, 2),
+        "flow_gmac_per_frame": round(cost.flow_macs / 1e9, 2),
+        "total_tmac": round(cost.total_macs * frames / 1e12, 2) if frames else None,
+    }
+
+
+def describe_plan(plan: dict) -> str:
+    streams = ", ".join(f"#{s['index']} {s['kind']} {s['codec']}" for s in plan["streams"])
+    width, height = plan["size"]
+    out_w, out_h = plan["output_size"]
+    frames = plan["frames"] if plan["frames"] is not None else "unknown"
+    return "\n".join(
+        [
+            f"{plan['input']} -> {plan['output']}{' (exists)' if plan['exists'] else ''}",
+            f"  streams: {streams}",
+            f"  video: {width}x{height} -> {out_w}x{out_h}, {frames} frames, {plan['bit_depth']}-bit,"
+            f" {plan['colour_matrix']}",
+            f"  windows: {plan['windows']} of {plan['window_frames']} frames, stride {plan['window_stride']}",
+            f"  tiles: {plan['tiles_per_window']} per window ({plan['tile_size']} px, overlap {plan['tile_overlap']}),"
+            f" {plan['lr_pixel_redundancy']} LR pixels computed per output pixel",
+            f"  work: {plan['gmac_per_frame']} GMAC per frame (flow {plan['flow_gmac_per_frame']}),"
+            f" {plan['total_tmac']} TMAC in total",
+        ]
+    )

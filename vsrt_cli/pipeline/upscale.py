@@ -1,0 +1,141 @@
+"""``upscale_video``: decode -> windowed, tiled model -> encode, for one file."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from torch import nn
+
+from ..errors import InputError, OutputError
+from ..inference import InferenceOptions, WindowedUpscaler
+from ..models.vsrt import SCALE
+from ..video import EncodeOptions, VideoReader, VideoWriter
+from .outputs import atomic_output, check_target
+from .threads import BackgroundSink, Prefetcher
+
+# Frames decoded ahead of the model and waiting for the encoder: enough to keep both
+# threads busy, small enough that memory does not depend on the video.
+DECODE_DEPTH = 4
+ENCODE_DEPTH = 4
+
+
+@dataclass
+class Progress:
+    frames_done: int
+    frames_total: int | None
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames_done / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class UpscaleResult:
+    source: str
+    output: str
+    status: str  # "ok", "skipped", "failed", "interrupted"
+    frames: int = 0
+    width: int = 0
+    height: int = 0
+    seconds: float = 0.0
+    fps: float = 0.0
+    model: str = ""
+    device: str = ""
+    precision: str = ""
+    notes: list[str] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def upscale_video(
+    source: str | Path,
+    target: str | Path,
+    model: nn.Module | str | Path | None = None,
+    *,
+    inference: InferenceOptions = InferenceOptions(),
+    encode: EncodeOptions | None = None,
+    overwrite: bool = False,
+    model_name: str = "",
+    progress: Callable[[Progress], None] | None = None,
+) -> UpscaleResult:
+    """Upscale ``source`` 4x into ``target``.
+
+    The output appears only when complete: it is written beside ``target`` under a
+    temporary name and renamed at the end; on any error or interrupt the partial file is
+    removed. Audio, subtitles and metadata are carried over by the encoder (see its notes).
+    ``model`` is a loaded network, a registered model name, a ``.safetensors`` path, or
+    None for the bundled default.
+    """
+    source, target = Path(source), Path(target)
+    if not isinstance(model, nn.Module):
+        from ..weights.loading import load_model
+
+        model_name = model_name or str(model or "default")
+        model = load_model(model)
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    check_target(source, target, overwrite)
+    started = time.monotonic()
+    upscaler = WindowedUpscaler(model, inference)
+    with VideoReader(source) as reader:
+        info = reader.info
+        width, height = info.width * SCALE, info.height * SCALE
+        timing: deque[tuple[int | None, int | None]] = deque()
+        done = 0
+
+        def decoded():
+            for frame in reader:
+                timing.append((frame.pts, frame.duration))
+                yield frame.rgb
+
+        try:
+            with atomic_output(target) as partial:
+                writer = VideoWriter(partial, source=info, width=width, height=height, options=encode)
+                sink = BackgroundSink(lambda item: writer.write(item[0], pts=item[1], duration=item[2]), ENCODE_DEPTH)
+                frames = Prefetcher(decoded(), DECODE_DEPTH)
+                try:
+                    for output in upscaler.upscale(frames):
+                        pts, duration = timing.popleft()
+                        sink.put((np.clip(output, 0.0, 1.0), pts, duration))
+                        done += 1
+                        if progress is not None:
+                            progress(Progress(done, info.n_frames, time.monotonic() - started))
+                    if done == 0:
+                        raise InputError(f"{source}: no video frame could be decoded")
+                    sink.finish()
+                    writer.close()
+                except BaseException:
+                    frames.close()
+                    sink.abort()
+                    writer.abort()
+                    raise
+                frames.close()
+        except PermissionError as error:
+            raise OutputError(f"{target}: cannot write ({error.strerror})") from None
+        notes = list(writer.notes)
+        if reader.decode_errors:
+            notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")
+    seconds = time.monotonic() - started
+    return UpscaleResult(
+        source=str(source),
+        output=str(target),
+        status="ok",
+        frames=done,
+        width=width,
+        height=height,
+        seconds=round(seconds, 3),
+        fps=round(done / seconds, 3) if seconds > 0 else 0.0,
+        model=model_name,
+        device=upscaler.stats.device,
+        precision=upscaler.stats.precision,
+        notes=notes,
+    )

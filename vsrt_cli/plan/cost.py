@@ -1,0 +1,45 @@
+"""What a run costs: LR pixels and multiply-accumulates per output frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .tiles import padded_frame_size, plan_tiles
+
+
+@dataclass(frozen=True)
+class FrameCost:
+    tiles_per_window: int
+    model_macs: float  # per output frame, the transformer on all tiles of its window share
+    flow_macs: float  # per output frame, SPyNet on whole frames
+    redundancy: float  # LR pixels the model processes per output LR pixel
+
+    @property
+    def total_macs(self) -> float:
+        return self.model_macs + self.flow_macs
+
+
+def frame_cost(
+    height: int,
+    width: int,
+    *,
+    num_frames: int,
+    tile_size: int,
+    overlap: int,
+    stride: int,
+    window_macs: int,
+    flow_pair_macs: int,
+    spynet_self_flow: bool,
+) -> FrameCost:
+    """Cost per output frame in steady state (away from the video's ends).
+
+    Each window of T frames runs every tile once and yields ``stride`` frames; flows are
+    computed once per neighbouring pair in each direction, plus two self-flows per window
+    when the model warps its end frames with SPyNet(x, x).
+    """
+    padded_h, padded_w = padded_frame_size(height, width, tile_size)
+    tiles = len(plan_tiles(padded_h, padded_w, tile_size, overlap))
+    model_macs = tiles * window_macs / stride
+    pairs_per_frame = 2 + (2 / stride if spynet_self_flow else 0)
+    redundancy = tiles * num_frames * tile_size * tile_size / (stride * height * width)
+    return FrameCost(tiles, model_macs, pairs_per_frame * flow_pair_macs, redundancy)
