@@ -110,13 +110,16 @@ def make_video(
     content=None,
     crf: int = 12,
     faststart: bool = False,
+    chapters: int = 0,
+    attachment: bool = False,
 ) -> Path:
     """Write a small video file; the container comes from the extension of ``path``.
 
     ``subtitles`` may be True (SubRip), ``"srt"``, ``"ass"`` or ``"mov_text"``.
     ``content(width, height, index) -> float32 HxWx3`` replaces the default pattern;
     ``crf=0`` makes libx264 lossless. ``faststart`` puts an MP4's index first, which
-    is what lets a truncated MP4 still be opened.
+    is what lets a truncated MP4 still be opened. ``chapters`` splits the duration into
+    that many named chapters; ``attachment`` embeds a small font file (Matroska only).
     Odd sizes get 4:4:4 unless ``pix_fmt`` says otherwise, since 4:2:0 needs even sizes.
     """
     path = Path(path)
@@ -128,6 +131,10 @@ def make_video(
     with av.open(str(path), "w", container_options=options) as out:
         if title:
             out.metadata["title"] = title
+        if chapters:
+            out.set_chapters(_chapters(chapters, duration))
+        if attachment:
+            out.add_attachment("font.ttf", "application/x-truetype-font", b"\x00\x01\x00\x00fake font")
         video = _add_video(out, codec, width, height, pix_fmt, fps, time_base, colour, full_range, crf)
         if rotation:
             video.set_display_rotation(rotation)
@@ -148,6 +155,15 @@ def make_video(
         for packet in sorted(packets, key=_packet_seconds):
             out.mux(packet)
     return path
+
+
+def _chapters(count: int, duration: Fraction) -> list[dict]:
+    span = Fraction(duration) / count
+    return [
+        {"id": i + 1, "start": int(i * span * 1000), "end": int((i + 1) * span * 1000),
+         "time_base": Fraction(1, 1000), "metadata": {"title": f"Chapter {i + 1}"}}
+        for i in range(count)
+    ]
 
 
 def _default_pix_fmt(width: int, height: int, bit_depth: int, full_range: bool) -> str:

@@ -207,6 +207,21 @@ def test_mkv_to_mp4_converts_subtitles_to_mov_text(media_dir, mkv_rich):
     assert out_payloads == src_payloads
 
 
+def test_chapters_and_attachments(media_dir):
+    src = make_video(media_dir / "chapters.mkv", frames=8, chapters=3, attachment=True)
+    keep = media_dir / "chapters_out.mkv"
+    _, writer = upscale(src, keep)
+    assert writer.notes == []
+    with av.open(str(src)) as a, av.open(str(keep)) as b:
+        assert [(c["start"], c["metadata"]) for c in b.chapters()] == [(c["start"], c["metadata"]) for c in a.chapters()]
+        assert b.streams.attachments[0].data == a.streams.attachments[0].data
+    mp4 = media_dir / "chapters_out.mp4"
+    _, writer = upscale(src, mp4)
+    assert any("cannot hold attachments" in n for n in writer.notes)
+    with av.open(str(mp4)) as b:
+        assert [c["metadata"]["title"] for c in b.chapters()] == ["Chapter 1", "Chapter 2", "Chapter 3"]
+
+
 def test_webm_switches_to_vp9_and_opus_with_notes(media_dir, cfr_mp4):
     dst = media_dir / "out.webm"
     _, writer = upscale(cfr_mp4, dst, options=EncodeOptions(preset="ultrafast", crf=30))

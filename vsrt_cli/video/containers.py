@@ -73,3 +73,7 @@ def supports_attachments(format_name: str) -> bool:
 def supports_rotation(format_name: str) -> bool:
     """Muxers that write a display matrix: MP4/MOV natively, Matroska/WebM as projection."""
     return format_name in ("mp4", "mov", "matroska", "webm")
+
+
+def supports_chapters(format_name: str) -> bool:
+    return format_name in ("mp4", "mov", "matroska", "webm")

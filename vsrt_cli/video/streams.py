@@ -17,7 +17,13 @@ import av
 
 from ..errors import OutputError
 from ._open import av_reason, open_input
-from .containers import container_format, container_label, muxer_accepts, supports_attachments
+from .containers import (
+    container_format,
+    container_label,
+    muxer_accepts,
+    supports_attachments,
+    supports_chapters,
+)
 from .probe import StreamInfo
 
 _AUDIO_TARGETS = ("aac", "libopus")
@@ -225,6 +231,7 @@ class PassThrough:
         self._input = open_input(source_path)
         self._routes: dict[int, object] = {}
         self._pending = None
+        self._packets = None
         self._failed_packets = 0
         try:
             self._setup(decisions)
@@ -269,6 +276,9 @@ class PassThrough:
     def _copy_chapters(self) -> None:
         chapters = self._input.chapters()
         if not chapters:
+            return
+        if not supports_chapters(self._output.format.name):
+            self._notes.append(f"{container_label(self._output.format.name)} cannot hold chapters; {len(chapters)} dropped")
             return
         try:
             self._output.set_chapters(chapters)

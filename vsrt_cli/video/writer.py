@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,35 +26,28 @@ _MATRIX_LABELS = {"bt601": "BT.601", "bt709": "BT.709", "bt2020": "BT.2020"}
 def output_colour(source: ColourTags | None, pix_fmt: str, width: int, height: int):
     """(ColourTags to convert with, AVColor* codes to tag, note or None) for an output.
 
-    The output keeps the source's matrix and range, and is always tagged explicitly:
+    The output keeps the source's matrix and range and is always tagged explicitly:
     left untagged, a 4x larger output would be re-guessed as BT.709 by players and an
-    SD source's colours would shift.
+    SD source's colours would shift. Without a source, the matrix players assume for
+    the output size is used.
     """
     if source is None:
-        source = ColourTags(matrix_used=guess_matrix(width, height))
-    note = None
-    colour = source
+        colour = ColourTags(matrix_used=guess_matrix(width, height))
+        return colour, colour.output_codes(), None
     if av.VideoFormat(pix_fmt).is_rgb:
-        return colour, {"colorspace": 0, "color_range": 2, **_prim_trc(source)}, None
-    if colour.matrix_used == "gbr":
-        colour = ColourTags(source.matrix, source.range, source.primaries, source.transfer, "bt709", source.full_range)
-        note = "source stores RGB planes; the output uses BT.709 YUV instead"
+        return source, {**source.output_codes(), "colorspace": 0, "color_range": 2}, None
+    colour, note = source, None
+    if source.matrix_used == "gbr":
+        colour = replace(source, matrix="bt709", matrix_used="bt709")
+        note = "source stores RGB planes; the output is BT.709 YUV"
     elif source.guessed and source.matrix_used in _MATRIX_LABELS:
         note = (
             f"source has no colour matrix tag; assumed {_MATRIX_LABELS[source.matrix_used]} "
             "(from its size) and tagged the output accordingly"
         )
-    if pix_fmt.startswith("yuvj") and not colour.full_range:
-        colour = ColourTags(colour.matrix, "pc", colour.primaries, colour.transfer, colour.matrix_used, True)
-    codes = colour.output_codes()
-    if colour is not source and source.matrix_used == "gbr":
-        codes["colorspace"] = 1
-    return colour, codes, note
-
-
-def _prim_trc(colour: ColourTags) -> dict[str, int]:
-    codes = colour.output_codes()
-    return {"color_primaries": codes["color_primaries"], "color_trc": codes["color_trc"]}
+    if pix_fmt.startswith("yuvj"):
+        colour = replace(colour, range="pc", full_range=True)
+    return colour, colour.output_codes(), note
 
 
 def check_output_dir(path: Path) -> None:
@@ -70,7 +64,7 @@ class VideoWriter:
     """Encode frames to ``path`` (exactly that path; the caller handles temp names).
 
     ``source`` supplies timing, colour, rotation, metadata and the streams to carry
-    over; without it the output is BT.709 at ``frame_rate``. ``notes`` collects every
+    over; without it frames are timed at ``frame_rate``. ``notes`` collects every
     decision the user should hear about.
     """
 

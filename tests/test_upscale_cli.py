@@ -1,0 +1,264 @@
+"""`vsrt upscale` end to end, with a tiny random model so it runs in seconds."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from media import audio_packets, make_video, read_frames, stream_kinds
+from vsrt_cli.cli import main
+from vsrt_cli.models import VSRTConfig, VSRTransformer
+from vsrt_cli.pipeline import upscale_video
+from vsrt_cli.weights.checkpoint import save_checkpoint
+
+TINY = VSRTConfig(
+    num_frames=3,
+    channels=8,
+    tile_size=16,
+    patch_size=4,
+    depth=1,
+    extract_blocks=1,
+    feedforward_blocks=1,
+    reconstruct_blocks=1,
+    upsample_channels=8,
+    self_flow="zero",
+)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_checkpoint(VSRTransformer(TINY), path)
+    return path
+
+
+def run_cli(*args):
+    """Run `vsrt ARGS` in-process; returns the exit code."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(a) for a in args])
+    return exit_info.value.code
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if "vsrt-partial" in p.name]
+
+
+def seconds(pts_list, time_base):
+    return [Fraction(p) * time_base for p in pts_list]
+
+
+def test_mkv_vfr_odd_size_two_audio_tracks_and_subtitles(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mkv", width=21, height=13, frames=6, vfr=True, audio_tracks=2, subtitles=True)
+    target = tmp_path / "out.mkv"
+    code = run_cli("upscale", source, "-o", target, "--weights", weights, "--device", "cpu", "--json")
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["status"] == "ok" and summary["frames"] == 6
+    src, out = read_frames(source), read_frames(target)
+    assert out.frames[0].shape == (52, 84, 3)
+    assert len(out.frames) == len(src.frames) == 6
+    # Variable frame rate: every timestamp kept exactly.
+    assert seconds(out.pts, out.time_base) == seconds(src.pts, src.time_base)
+    assert stream_kinds(target) == stream_kinds(source) == ["video", "audio", "audio", "subtitle"]
+    assert list(audio_packets(target).values()) == list(audio_packets(source).values())
+    assert leftovers(tmp_path) == []
+
+
+def test_mp4_keeps_duration_and_colour_tags(tmp_path, weights):
+    source = make_video(tmp_path / "in.mp4", width=24, height=16, frames=5, colour="bt709")
+    target = tmp_path / "out.mp4"
+    assert run_cli("upscale", source, "-o", target, "--weights", weights, "--device", "cpu", "-q") == 0
+    with av.open(str(source)) as a, av.open(str(target)) as b:
+        va, vb = a.streams.video[0], b.streams.video[0]
+        assert (vb.width, vb.height) == (96, 64)
+        assert vb.codec_context.name in ("libx264", "h264")
+        frame_time = float(1 / va.average_rate)
+        assert abs(float(vb.duration * vb.time_base) - float(va.duration * va.time_base)) <= frame_time + 1e-6
+        assert vb.codec_context.colorspace == va.codec_context.colorspace
+        assert vb.codec_context.color_primaries == va.codec_context.color_primaries
+
+
+def test_ten_bit_source_gives_ten_bit_output(tmp_path, weights):
+    source = make_video(tmp_path / "in.mkv", width=16, height=16, frames=3, bit_depth=10)
+    target = tmp_path / "out.mkv"
+    assert run_cli("upscale", source, "-o", target, "--weights", weights, "--device", "cpu", "-q") == 0
+    with av.open(str(target)) as container:
+        assert "10" in container.streams.video[0].codec_context.pix_fmt
+
+
+def test_folder_batch_keeps_the_tree_and_skip_existing_resumes(tmp_path, weights, capsys):
+    inputs = tmp_path / "videos"
+    (inputs / "sub").mkdir(parents=True)
+    make_video(inputs / "a.mp4", width=16, height=16, frames=3)
+    make_video(inputs / "sub" / "b.mkv", width=16, height=16, frames=3)
+    (inputs / "notes.txt").write_text("not a video")
+    out = tmp_path / "out"
+    args = ["upscale", inputs, "-o", out, "-r", "--weights", weights, "--device", "cpu", "--json"]
+    assert run_cli(*args) == 0
+    assert (out / "a.mp4").is_file() and (out / "sub" / "b.mkv").is_file()
+    capsys.readouterr()
+    before = (out / "a.mp4").stat().st_mtime_ns
+    assert run_cli(*args, "--skip-existing") == 0
+    statuses = [json.loads(line)["status"] for line in capsys.readouterr().out.splitlines()]
+    assert statuses == ["skipped", "skipped"]
+    assert (out / "a.mp4").stat().st_mtime_ns == before
+    # Without -y an existing output is refused (one item failed of several: 3 would be partial; all fail: 1).
+    assert run_cli(*args) == 1
+
+
+def test_one_bad_input_does_not_stop_the_batch(tmp_path, weights, capsys):
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    make_video(inputs / "good.mp4", width=16, height=16, frames=3)
+    (inputs / "broken.mp4").write_text("this is not a video")
+    out = tmp_path / "out"
+    code = run_cli("upscale", inputs, "-o", out, "--weights", weights, "--device", "cpu", "--json")
+    assert code == 3
+    results = {Path(r["source"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert results["good.mp4"]["status"] == "ok"
+    assert results["broken.mp4"]["status"] == "failed" and results["broken.mp4"]["error"]
+    assert not (out / "broken.mp4").exists()
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "make_input,expected",
+    [
+        (lambda d: d / "missing.mp4", 2),  # usage: input not found
+        (lambda d: (d / "text.mp4").write_text("hello") and d / "text.mp4", 1),
+        (lambda d: _audio_only(d), 1),
+    ],
+)
+def test_bad_inputs_give_one_line_and_a_documented_exit_code(tmp_path, weights, capsys, make_input, expected):
+    source = make_input(tmp_path)
+    code = run_cli("upscale", source, "-o", tmp_path / "out.mp4", "--weights", weights, "--device", "cpu")
+    assert code == expected
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and err[-1].startswith(("vsrt: error:", "Error:"))
+    assert "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "out.mp4").exists() and leftovers(tmp_path) == []
+
+
+def _audio_only(folder: Path) -> Path:
+    path = folder / "tone.m4a"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        samples = (0.1 * np.sin(np.arange(48000) * 0.05)).astype(np.float32)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = 48000
+        frame.pts = 0
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def test_truncated_input_upscales_what_decodes(tmp_path, weights):
+    source = make_video(tmp_path / "full.mp4", width=16, height=16, frames=8, faststart=True)
+    data = source.read_bytes()
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(data[: int(len(data) * 0.7)])
+    code = run_cli("upscale", truncated, "-o", tmp_path / "out.mp4", "--weights", weights, "--device", "cpu", "-q")
+    if code == 0:
+        assert 0 < len(read_frames(tmp_path / "out.mp4").frames) <= 8
+    else:
+        assert code == 1 and not (tmp_path / "out.mp4").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_output_safety(tmp_path, weights):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    original = source.read_bytes()
+    # Never over the input, even with -y.
+    assert run_cli("upscale", source, "-o", source, "-y", "--weights", weights, "--device", "cpu") == 1
+    assert source.read_bytes() == original
+    target = tmp_path / "out.mp4"
+    target.write_bytes(b"keep me")
+    assert run_cli("upscale", source, "-o", target, "--weights", weights, "--device", "cpu") == 1
+    assert target.read_bytes() == b"keep me"
+    assert run_cli("upscale", source, "-o", target, "-y", "--weights", weights, "--device", "cpu", "-q") == 0
+    assert target.read_bytes() != b"keep me"
+
+
+def test_unwritable_output_and_unknown_codec(tmp_path, weights):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.geteuid() != 0:  # root ignores permissions
+            assert run_cli("upscale", source, "-o", locked / "out.mp4", "--weights", weights, "--device", "cpu") == 1
+    finally:
+        locked.chmod(0o700)
+    code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--codec", "nope264", "--weights", weights, "--device", "cpu")
+    assert code == 1
+    assert not (tmp_path / "o.mp4").exists() and leftovers(tmp_path) == []
+
+
+def test_missing_weights_exit_4(tmp_path, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "-m", "vsrt-official-reds")
+    assert code == 4
+    assert "import-weights" in capsys.readouterr().err
+
+
+def test_interrupt_in_the_library_leaves_nothing(tmp_path, weights):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=6)
+    target = tmp_path / "out.mp4"
+
+    def interrupt(progress):
+        if progress.frames_done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(source, target, str(weights), progress=interrupt)
+    assert not target.exists() and leftovers(tmp_path) == []
+
+
+def test_ctrl_c_exits_130_and_removes_the_partial_file(tmp_path, weights):
+    source = make_video(tmp_path / "in.mp4", width=48, height=48, frames=40)
+    target = tmp_path / "out.mp4"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vsrt_cli", "upscale", str(source), "-o", str(target), "--weights", str(weights),
+         "--device", "cpu"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not leftovers(tmp_path) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert leftovers(tmp_path), "the run should be writing its temporary file"
+    process.send_signal(signal.SIGINT)
+    code = process.wait(timeout=60)
+    assert code == 130, process.stderr.read().decode()
+    assert not target.exists() and leftovers(tmp_path) == []
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=40, height=24, frames=7)
+    code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--dry-run", "--json")
+    assert code == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["frames"] == 7 and plan["output_size"] == [160, 96]
+    assert plan["window_stride"] == 1 and plan["windows"] == 7  # T=3 -> stride 1
+    assert plan["tiles_per_window"] == 3 * 2 and plan["gmac_per_frame"] > 0
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_python_module_entry_point(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "vsrt_cli", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert result.returncode == 0 and "upscale" in result.stdout
