@@ -237,6 +237,18 @@ def test_webm_switches_to_vp9_and_opus_with_notes(media_dir, cfr_mp4):
     assert probe(dst).rotation == 90  # WebM stores the display matrix as Matroska does
 
 
+def test_avi_gets_a_real_frame_rate_and_keeps_frame_order(media_dir):
+    src = make_video(media_dir / "for_avi.mkv", frames=10, audio_tracks=0)
+    dst = media_dir / "out.avi"
+    _, writer = upscale(src, dst)
+    assert probe(dst).average_rate == 24  # not 1000 fps from MKV's millisecond time base
+    assert any("AVI stores only a constant frame rate" in n for n in writer.notes)
+    a, b = read_frames(src).frames, read_frames(dst).frames
+    assert len(b) == len(a)
+    nearest = [int(np.argmin([np.abs(np.repeat(np.repeat(x, 4, 0), 4, 1) - y).mean() for x in a])) for y in b]
+    assert nearest == list(range(len(a)))
+
+
 def test_rotation_that_the_container_cannot_store_is_noted(media_dir, cfr_mp4):
     dst = media_dir / "rotated.ts"
     _, writer = upscale(cfr_mp4, dst)

@@ -73,9 +73,9 @@ def test_wheel_contains_manifest_weights_and_every_module(tmp_path):
                         if path.suffix in (".json", ".safetensors", ".md")}
     assert bundled + "models.json" in expected_weights and bundled + "packaged-tiny.safetensors" in expected_weights
     assert expected_weights <= names
-    modules = {path.relative_to(source).as_posix() for path in (source / "vsrt_cli").rglob("*.py")}
-    missing = sorted(modules - names)
-    assert not missing, f"add their packages to [tool.setuptools] packages in pyproject.toml: {missing}"
+    shipped = {path.relative_to(source).as_posix() for path in (source / "vsrt_cli").rglob("*") if path.is_file()}
+    missing = sorted(shipped - names)
+    assert not missing, f"list their packages (and data patterns) in pyproject.toml [tool.setuptools]: {missing}"
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

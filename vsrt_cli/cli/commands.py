@@ -4,3 +4,5 @@
 from . import eval_cmd  # noqa: F401
 from . import weights_cmd  # noqa: F401
 from . import upscale_cmd  # noqa: F401
+from . import train_cmd  # noqa: F401
+from . import bench_cmd  # noqa: F401

@@ -20,6 +20,7 @@ from .probe import VideoInfo
 from .streams import PassThrough, clean_metadata, packet_seconds, plan_stream_copy
 
 _DEFAULT_RATE = Fraction(24)
+_SMALL_TIME_BASE_ENCODERS = ("mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "h263p")
 _MATRIX_LABELS = {"bt601": "BT.601", "bt709": "BT.709", "bt2020": "BT.2020"}
 
 
@@ -48,6 +49,21 @@ def output_colour(source: ColourTags | None, pix_fmt: str, width: int, height: i
     if pix_fmt.startswith("yuvj"):
         colour = replace(colour, range="pc", full_range=True)
     return colour, colour.output_codes(), note
+
+
+def encoder_time_base(format_name: str, codec: str, source_time_base: Fraction, rate: Fraction) -> Fraction:
+    """The source's time base, except where the output needs a frame-rate one.
+
+    AVI has no timestamps, only a frame rate equal to 1/time base, so a fine source
+    time base (1/1000 in MKV) would declare 1000 fps; MPEG-4 Part 2 and friends
+    cannot code a time base denominator above 65535.
+    """
+    coarse = 1 / Fraction(rate).limit_denominator(1001)
+    if format_name == "avi":
+        return coarse
+    if codec in _SMALL_TIME_BASE_ENCODERS and source_time_base.denominator > 65535:
+        return coarse
+    return source_time_base
 
 
 def check_output_dir(path: Path) -> None:
@@ -101,7 +117,10 @@ class VideoWriter:
         if note:
             self.notes.append(note)
         self._rate = Fraction(source.average_rate) if source and source.average_rate else Fraction(frame_rate or _DEFAULT_RATE)
-        self._time_base = source.time_base if source else 1 / self._rate
+        # Timestamps arrive in the source's time base; the encoder uses the same one
+        # unless the format cannot (see encoder_time_base), then they are rescaled.
+        self._input_time_base = source.time_base if source else 1 / self._rate
+        self._time_base = encoder_time_base(self.format_name, self.codec, self._input_time_base, self._rate)
         self._out = self._open_container()
         try:
             self._setup()
@@ -211,9 +230,9 @@ class VideoWriter:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[:2] != (self.height, self.width):
             raise ValueError(f"expected a {self.height}x{self.width}x3 frame, got {rgb.shape}")
         frame = rgb_to_frame(rgb, self.pix_fmt, self._colour, self._codes)
-        frame.pts = self._next_pts(pts)
+        frame.pts = self._next_pts(self._rescale(pts))
         frame.time_base = self._time_base
-        self._last_duration = int(duration) if duration else self._nominal_duration()
+        self._last_duration = self._rescale(duration) or self._nominal_duration()
         frame.duration = self._last_duration
         try:
             packets = self._stream.encode(frame)
@@ -221,6 +240,11 @@ class VideoWriter:
             raise CodecError(f"{self.codec} failed on frame {self.frames_written}: {av_reason(err)}") from err
         self._mux_video(packets)
         self.frames_written += 1
+
+    def _rescale(self, stamp: int | None) -> int | None:
+        if stamp is None or self._time_base == self._input_time_base:
+            return None if stamp is None else int(stamp)
+        return round(stamp * self._input_time_base / self._time_base)
 
     def _nominal_duration(self) -> int:
         return max(1, round(1 / (self._rate * self._time_base)))

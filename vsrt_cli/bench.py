@@ -1,0 +1,259 @@
+"""``vsrt bench``: throughput, efficiency and memory, all measured in one run.
+
+Every figure is a measurement on this machine in this process, so ratios between them
+(end-to-end vs model-only, achieved vs peak MAC/s) compare like with like.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .inference import InferenceOptions, WindowedUpscaler
+from .inference.device import DTYPES
+from .models.compute import flow_pair_macs, window_macs
+from .plan.cost import frame_cost
+from .pipeline.upscale import upscale_video
+
+
+@dataclass
+class BenchReport:
+    model: str
+    size: list[int]
+    frames: int
+    device: str
+    precision: str
+    threads: int
+    tile_batch: int
+    window_stride: int
+    model_fps: float
+    model_lr_pixels_per_s: float
+    end_to_end_fps: float
+    end_to_end_ratio: float
+    gmac_per_frame: float
+    achieved_gmac_per_s: float
+    peak_gmac_per_s: float
+    peak_kind: str
+    efficiency: float
+    lr_pixels_per_output_pixel: float
+    peak_rss_mb_model: float
+    peak_rss_mb_end_to_end: float
+    cuda_max_allocated_mb: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list[np.ndarray]:
+    """Textured content panning sub-pixel per frame: work like real footage, no files needed."""
+    rng = np.random.default_rng(seed)
+    waves = rng.uniform(0.02, 0.4, size=(6, 2))
+    phases = rng.uniform(0, 2 * np.pi, size=(6, 3))
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    frames = []
+    for t in range(count):
+        x = cols - 0.7 * t
+        y = rows - 0.3 * t
+        channels = []
+        for c in range(3):
+            value = sum(np.sin(w[0] * x + w[1] * y + p[c]) for w, p in zip(waves, phases)) / 6
+            channels.append(0.5 + 0.45 * value)
+        frames.append(np.stack(channels, axis=-1).astype(np.float32))
+    return frames
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 24) -> None:
+    """A near-lossless H.264 file of ``frames`` for the end-to-end measurement."""
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "4", "preset": "ultrafast"})
+        stream.width, stream.height = width, height
+        stream.pix_fmt = "yuv444p"
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray((np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8), format="rgb24")
+            frame.pts = index
+            frame.time_base = Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+class PeakMemory:
+    """Peak resident memory of this process over a block (Linux: resettable VmHWM)."""
+
+    def __enter__(self) -> "PeakMemory":
+        self._resettable = _reset_peak_rss()
+        self._baseline = _peak_rss_kb()
+        self.peak_mb = 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.peak_mb = _peak_rss_kb() / 1024
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_kb() -> float:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def measure_peak_gmacs(device: torch.device, precision: str, seconds: float = 1.0) -> tuple[float, str]:
+    """The best of a large matmul and a 64-channel 3x3 conv in the run's precision."""
+    dtype = DTYPES[precision]
+    results = []
+    a = torch.randn(1024, 1024, device=device, dtype=dtype)
+    b = torch.randn(1024, 1024, device=device, dtype=dtype)
+    results.append((_rate(lambda: a @ b, 1024**3, device, seconds), "matmul 1024^3"))
+    x = torch.randn(8, 64, 64, 64, device=device, dtype=dtype)
+    w = torch.randn(64, 64, 3, 3, device=device, dtype=dtype)
+    conv_macs = 8 * 64 * 64 * 64 * 64 * 9
+    results.append((_rate(lambda: F.conv2d(x, w, padding=1), conv_macs, device, seconds), "conv3x3 64->64"))
+    return max(results)
+
+
+def _rate(operation, macs: int, device: torch.device, seconds: float) -> float:
+    with torch.inference_mode():
+        operation()  # warm-up: first calls pick kernels
+        _sync(device)
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            operation()
+            count += 1
+        _sync(device)
+        elapsed = time.perf_counter() - started
+    return macs * count / elapsed / 1e9
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_bench(
+    model: nn.Module,
+    model_name: str,
+    width: int,
+    height: int,
+    frames: int,
+    options: InferenceOptions = InferenceOptions(),
+) -> BenchReport:
+    clip = synthetic_frames(width, height, frames)
+    upscaler = WindowedUpscaler(model, options)
+    device = upscaler.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    # Warm-up on a short prefix so one-time kernel selection is not timed.
+    list(WindowedUpscaler(model, options).upscale(clip[: model.config.num_frames]))
+    with PeakMemory() as model_memory:
+        _sync(device)
+        started = time.perf_counter()
+        for _ in upscaler.upscale(clip):
+            pass
+        _sync(device)
+        model_seconds = time.perf_counter() - started
+    stats = upscaler.stats
+    config = model.config
+    computed_macs = stats.tiles * window_macs(config) + stats.flow_pairs * flow_pair_macs(
+        max(height, config.tile_size), max(width, config.tile_size)
+    )
+    cost = frame_cost(
+        height,
+        width,
+        num_frames=config.num_frames,
+        tile_size=config.tile_size,
+        overlap=upscaler.overlap,
+        stride=upscaler.stride,
+        window_macs=window_macs(config),
+        flow_pair_macs=flow_pair_macs(max(height, config.tile_size), max(width, config.tile_size)),
+        spynet_self_flow=config.self_flow == "spynet",
+    )
+    with tempfile.TemporaryDirectory(prefix="vsrt-bench-") as folder:
+        source = Path(folder) / "clip.mp4"
+        write_clip(source, clip)
+        with PeakMemory() as e2e_memory:
+            started = time.perf_counter()
+            upscale_video(source, Path(folder) / "out.mp4", model, inference=options)
+            e2e_seconds = time.perf_counter() - started
+    peak, peak_kind = measure_peak_gmacs(device, stats.precision)
+    achieved = computed_macs / model_seconds / 1e9
+    model_fps = frames / model_seconds
+    e2e_fps = frames / e2e_seconds
+    cuda_peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return BenchReport(
+        model=model_name,
+        size=[width, height],
+        frames=frames,
+        device=stats.device,
+        precision=stats.precision,
+        threads=torch.get_num_threads(),
+        tile_batch=stats.tile_batch,
+        window_stride=upscaler.stride,
+        model_fps=round(model_fps, 4),
+        model_lr_pixels_per_s=round(model_fps * width * height, 1),
+        end_to_end_fps=round(e2e_fps, 4),
+        end_to_end_ratio=round(e2e_fps / model_fps, 3),
+        gmac_per_frame=round(cost.total_macs / 1e9, 3),
+        achieved_gmac_per_s=round(achieved, 2),
+        peak_gmac_per_s=round(peak, 2),
+        peak_kind=peak_kind,
+        efficiency=round(achieved / peak, 3),
+        lr_pixels_per_output_pixel=round(cost.redundancy, 3),
+        peak_rss_mb_model=round(model_memory.peak_mb, 1),
+        peak_rss_mb_end_to_end=round(e2e_memory.peak_mb, 1),
+        cuda_max_allocated_mb=round(cuda_peak, 1) if cuda_peak is not None else None,
+    )
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, sep, height = text.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
+        raise ValueError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x360")
+    return int(width), int(height)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def memory_growth(
+    model: nn.Module, width: int, height: int, frames: int, options: InferenceOptions = InferenceOptions()
+) -> dict[str, float]:
+    """Peak RSS of end-to-end runs over ``frames`` and twice as many frames.
+
+    Flat memory means the ratio stays near 1: nothing may accumulate per frame.
+    """
+    peaks = {}
+    with tempfile.TemporaryDirectory(prefix="vsrt-bench-") as folder:
+        for count in (frames, 2 * frames):
+            source = Path(folder) / f"clip{count}.mp4"
+            write_clip(source, synthetic_frames(width, height, count))
+            with PeakMemory() as memory:
+                upscale_video(source, Path(folder) / f"out{count}.mp4", model, inference=options)
+            peaks[count] = memory.peak_mb
+    short, long = peaks[frames], peaks[2 * frames]
+    return {"frames": frames, "peak_rss_mb": round(short, 1), "peak_rss_mb_double": round(long, 1),
+            "ratio": round(long / short, 4)}

@@ -1,0 +1,585 @@
+"""The training loop: Charbonnier loss, Adam + warm-up/cosine, EMA weights, resumable runs.
+
+A run lives in one folder (``runs/<name>/`` by default):
+
+* ``last.pt``          full training state (model, EMA, optimiser, step, samples, RNG
+                       states, best score, the config it was started with); torch.save,
+                       written to a temp file and renamed, every ``checkpoint_minutes`` and
+                       at the end (also on SIGTERM/Ctrl-C, after the step in flight).
+* ``ema.safetensors``  the EMA weights as a vsrt checkpoint (what gets shipped).
+* ``best.safetensors`` the EMA weights with the best validation PSNR-Y so far.
+* ``log.jsonl``        one JSON object per log line ("train" and "val" events).
+* ``config.json``      the config the run was started with.
+
+Resuming reloads ``last.pt`` and continues at the same step with the same schedule. The
+training batches are a pure function of (seed, step) and nothing else in a step draws
+random numbers, so a resumed run computes exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError, InputError, UsageError
+from ..models.spynet import load_basicsr_spynet
+from ..models.vsrt import VSRTConfig, VSRTransformer
+from ..weights.checkpoint import save_checkpoint
+from .data import DataConfig, TrainingData
+
+STATE_FORMAT = "vsrt-training-state"
+STATE_VERSION = 1
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 4
+    total_steps: int = 100_000
+    lr: float = 3e-4
+    min_lr: float = 1e-6
+    warmup_steps: int = 300
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    charbonnier_eps: float = 1e-3
+    ema_decay: float = 0.999
+    grad_clip: float | None = None
+    # SPyNet stays frozen by default: fine-tuning it costs a backward pass through 2(T-1)
+    # six-level flow pyramids per clip, and the pretrained flows are already good.
+    train_flow: bool = False
+    spynet_weights: str | None = None
+    seed: int = 0
+    # "auto": bf16 autocast only on CPUs with native bf16 (AVX512-BF16/AMX); elsewhere bf16
+    # is emulated and slower than fp32.
+    bf16: str = "auto"
+    log_every: int = 20
+    checkpoint_minutes: float = 5.0
+
+    def check(self) -> None:
+        if self.batch_size < 1 or self.total_steps < 1:
+            raise UsageError("train.batch_size and train.total_steps must be >= 1")
+        if not 0 <= self.warmup_steps < self.total_steps:
+            raise UsageError("train.warmup_steps must be >= 0 and below train.total_steps")
+        if not 0 < self.min_lr <= self.lr:
+            raise UsageError("need 0 < train.min_lr <= train.lr")
+        if not 0 <= self.ema_decay < 1:
+            raise UsageError("train.ema_decay must be in [0, 1)")
+        if self.bf16 not in ("auto", "on", "off"):
+            raise UsageError("train.bf16 must be auto, on or off")
+        if self.log_every < 1 or self.checkpoint_minutes <= 0:
+            raise UsageError("train.log_every must be >= 1 and train.checkpoint_minutes > 0")
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    dir: str | None = "runs/valset"
+    # Where the held-out videos are, to build ``dir`` if it is missing.
+    source: str | None = "../shared/data/clips"
+    every_steps: int = 1000
+    frames: int = 25
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str
+    model: VSRTConfig
+    data: DataConfig
+    train: TrainConfig
+    validation: ValidationConfig
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
+        allowed = {"name", "model", "data", "train", "validation", "notes"}
+        unknown = sorted(set(raw) - allowed)
+        if unknown:
+            raise UsageError(f"unknown config sections: {', '.join(unknown)}")
+        if not isinstance(raw.get("name"), str) or not raw["name"]:
+            raise UsageError("the config needs a non-empty \"name\"")
+        try:
+            model = VSRTConfig.from_dict(raw.get("model", {}))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"model config: {exc}") from None
+        train = _build(TrainConfig, raw.get("train", {}), "train")
+        train.check()
+        validation = _build(ValidationConfig, raw.get("validation", {}), "validation")
+        return cls(
+            name=raw["name"],
+            model=model,
+            data=DataConfig.from_dict(raw.get("data", {})),
+            train=train,
+            validation=validation,
+            notes=tuple(raw.get("notes", ())),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "notes": list(self.notes),
+            "model": dataclasses.asdict(self.model),
+            "data": _jsonable(dataclasses.asdict(self.data)),
+            "train": _jsonable(dataclasses.asdict(self.train)),
+            "validation": dataclasses.asdict(self.validation),
+        }
+
+
+def _build(cls, values: dict[str, Any], section: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UsageError(f"unknown {section} config fields: {', '.join(unknown)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**values)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def resolve_config_path(spec: str | os.PathLike[str]) -> Path:
+    """A config file path, or the name of a bundled config (``vsrt-small``)."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    bundled = CONFIG_DIR / f"{path.name}.json" if path.suffix != ".json" else CONFIG_DIR / path.name
+    if bundled.is_file() and len(path.parts) == 1:
+        return bundled
+    names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
+    raise UsageError(f"{spec}: no such config file (bundled configs: {names})")
+
+
+def load_config(spec: str | os.PathLike[str]) -> RunConfig:
+    path = resolve_config_path(spec)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable JSON config ({exc})") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: the config must be a JSON object")
+    return RunConfig.from_dict(raw)
+
+
+# -- pieces of the loop ------------------------------------------------------------------
+
+
+def cpu_has_native_bf16() -> bool:
+    """True if the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
+    """Mean of sqrt(diff^2 + eps^2): L1 away from zero, smooth at zero."""
+    diff = output.float() - target.float()
+    return torch.sqrt(diff * diff + eps * eps).mean()
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Linear warm-up from ~0 to ``lr``, then cosine decay to ``min_lr`` at total_steps."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    span = max(1, config.total_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def load_spynet_weights(model: VSRTransformer, path: Path) -> None:
+    """Load a SPyNet file (BasicSR or this project's key layout, bare or under
+    ``params``/``state_dict``, with or without a ``spynet.`` prefix) into the model."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"SPyNet weights {path} not found") from None
+    except Exception as exc:  # torch raises several types for a bad file
+        raise CheckpointError(f"{path}: not a readable weights file ({exc})") from None
+    for key in ("params", "state_dict"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state dict")
+    state = {k.removeprefix("spynet."): v for k, v in state.items()}
+    try:
+        mapped = load_basicsr_spynet(state)
+        model.spynet.spynet.load_state_dict(mapped, strict=True)
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: does not match SPyNet ({exc})") from None
+
+
+class EMA:
+    """Exponential moving average of a model's parameters (buffers are copied).
+
+    The decay ramps up as (1 + n) / (10 + n) until it reaches ``decay``, so the average is
+    not dominated by the random initial weights for its first few thousand steps.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def decay_at(self, updates: int) -> float:
+        return min(self.decay, (1.0 + updates) / (10.0 + updates))
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, updates: int) -> None:
+        d = self.decay_at(updates)
+        ema_params = [p for p in self.model.parameters()]
+        params = [p.detach() for p in model.parameters()]
+        torch._foreach_mul_(ema_params, d)
+        torch._foreach_add_(ema_params, params, alpha=1.0 - d)
+        for ema_buffer, buffer in zip(self.model.buffers(), model.buffers()):
+            ema_buffer.copy_(buffer)
+
+
+# -- the trainer -------------------------------------------------------------------------
+
+
+class Trainer:
+    """One training run in ``out_dir``; ``run()`` trains until total_steps or a limit."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        out_dir: Path | str,
+        *,
+        resume: bool = False,
+        threads: int | None = None,
+        log: Callable[[str], None] | None = None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.log = log or (lambda line: print(line, flush=True))
+        self.note = note or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.threads = threads or os.cpu_count() or 1
+        torch.set_num_threads(self.threads)
+        state_path = self.out_dir / "last.pt"
+        state = None
+        if resume:
+            if not state_path.is_file():
+                raise UsageError(f"--resume: {state_path} does not exist")
+            state = self._read_state(state_path)
+            config = self._reconcile(config, state)
+        elif state_path.exists():
+            raise UsageError(
+                f"{self.out_dir} already holds a run (last.pt); pass --resume to continue it or --out for a new one"
+            )
+        self.config = config
+        tc = config.train
+        torch.manual_seed(tc.seed)
+        self.model = VSRTransformer(config.model)
+        if tc.spynet_weights and state is None:
+            load_spynet_weights(self.model, Path(tc.spynet_weights))
+        if not tc.train_flow:
+            for p in self.model.spynet.parameters():
+                p.requires_grad_(False)
+        self.ema = EMA(self.model, tc.ema_decay)
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(
+            trainable, lr=learning_rate(0, tc), betas=tuple(tc.betas), weight_decay=tc.weight_decay
+        )
+        self.use_bf16 = tc.bf16 == "on" or (tc.bf16 == "auto" and cpu_has_native_bf16())
+        self.step = 0
+        self.samples = 0
+        self.seconds = 0.0
+        self.best: dict[str, Any] | None = None
+        self.last_val_step: int | None = None
+        if state is not None:
+            self._restore(state)
+        self.data: TrainingData | None = None
+        self._stop_reason: str | None = None
+
+    # -- state ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _read_state(path: Path) -> dict[str, Any]:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a truncated or foreign file
+            raise CheckpointError(f"{path}: cannot read the training state ({exc})") from None
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise CheckpointError(f"{path}: not a vsrt training state")
+        if state.get("version") != STATE_VERSION:
+            raise CheckpointError(f"{path}: training state version {state.get('version')} is not {STATE_VERSION}")
+        return state
+
+    def _reconcile(self, config: RunConfig, state: dict[str, Any]) -> RunConfig:
+        """The config to resume with: the saved one, except the settings that cannot change
+        the numbers (logging, checkpoint and validation cadence), which the file may update."""
+        saved = RunConfig.from_dict(state["config"])
+        if saved.model != config.model:
+            raise UsageError("--resume: the config's model differs from the run's; start a new run instead")
+        cadence = ("log_every", "checkpoint_minutes")
+        train = dataclasses.replace(saved.train, **{k: getattr(config.train, k) for k in cadence})
+        changed = [
+            f.name
+            for f in dataclasses.fields(TrainConfig)
+            if f.name not in cadence and getattr(saved.train, f.name) != getattr(config.train, f.name)
+        ]
+        if saved.data != config.data:
+            changed.append("data")
+        if changed:
+            self.note(f"note: resuming with the run's saved settings; the config file's {', '.join(changed)} differ and are ignored")
+        return dataclasses.replace(saved, train=train, validation=config.validation)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.ema.model.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.samples = int(state["samples"])
+        self.seconds = float(state["seconds"])
+        self.best = state.get("best")
+        self.last_val_step = state.get("last_val_step")
+        torch.set_rng_state(state["rng"]["torch"])
+        random.setstate(_to_python_random_state(state["rng"]["python"]))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "samples": self.samples,
+            "seconds": self.seconds,
+            "best": self.best,
+            "last_val_step": self.last_val_step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            # The schedule is a function of the step, so the step is its whole state.
+            "scheduler": {"kind": "warmup-cosine", "step": self.step},
+            # Batches are drawn from (seed, step): there is no sampler state to keep.
+            "rng": {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]) + [random.getstate()[0]]},
+        }
+
+    def _metadata(self, extra: dict[str, Any] | None = None) -> dict[str, str]:
+        meta = {
+            "run": self.config.name,
+            "training_step": str(self.step),
+            "training_samples": str(self.samples),
+            "ema_decay": str(self.config.train.ema_decay),
+            "training_data": self.data.describe() if self.data is not None else "",
+        }
+        for key, value in (extra or {}).items():
+            meta[key] = str(value)
+        return meta
+
+    def save(self) -> None:
+        """Write last.pt (atomically) and export the EMA weights as ema.safetensors."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        target = self.out_dir / "last.pt"
+        temporary = target.with_name(".last.pt.partial")
+        try:
+            torch.save(self.state_dict(), temporary)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        save_checkpoint(self.ema.model, self.out_dir / "ema.safetensors", self._metadata())
+
+    # -- logging -------------------------------------------------------------------------
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with (self.out_dir / "log.jsonl").open("a") as handle:
+            handle.write(json.dumps(entry, allow_nan=False) + "\n")
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def load_data(self) -> TrainingData:
+        if self.data is None:
+            started = time.perf_counter()
+            self.data = TrainingData(self.config.data, self.config.model.num_frames, log=self.note)
+            self.note(f"data: {self.data.describe()} (ready in {time.perf_counter() - started:.0f} s)")
+        return self.data
+
+    def train_step(self, lr_frames: torch.Tensor, gt_frames: torch.Tensor) -> float:
+        tc = self.config.train
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.step, tc)
+        self.model.train()
+        flows = None
+        if not tc.train_flow:
+            with torch.no_grad():
+                flows = self.model.compute_flows(lr_frames)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16):
+            output = self.model(lr_frames, flows=flows)
+        loss = charbonnier(output, gt_frames, tc.charbonnier_eps)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if tc.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        self.optimizer.step()
+        self.ema.update(self.model, self.step)
+        self.step += 1
+        self.samples += lr_frames.shape[0]
+        return float(loss.detach())
+
+    def validate(self) -> dict[str, Any] | None:
+        """Score the EMA weights on the held-out set; keep best.safetensors up to date."""
+        vc = self.config.validation
+        if not vc.dir:
+            return None
+        from .validation import build_validation_set, score_model, validation_set_ready
+
+        if not validation_set_ready(vc.dir, vc.frames):
+            if not vc.source:
+                raise InputError(f"validation set {vc.dir} is missing and no source is configured")
+            self.note(f"building the validation set in {vc.dir} from {vc.source}")
+            build_validation_set(vc.dir, vc.source, vc.frames)
+        started = time.perf_counter()
+        scores = score_model(self.ema.model, vc.dir)
+        self.last_val_step = self.step
+        entry = {
+            "event": "val",
+            "step": self.step,
+            "samples": self.samples,
+            "seconds": round(self.seconds, 1),
+            "psnr_y": scores["psnr_y"],
+            "ssim_y": scores["ssim_y"],
+            "bicubic_psnr_y": scores["bicubic_psnr_y"],
+            "bicubic_ssim_y": scores["bicubic_ssim_y"],
+            "clips": scores["clips"],
+            "val_seconds": round(time.perf_counter() - started, 1),
+        }
+        improved = self.best is None or scores["psnr_y"] > self.best["psnr_y"]
+        if improved:
+            self.best = {"psnr_y": scores["psnr_y"], "ssim_y": scores["ssim_y"], "step": self.step}
+            save_checkpoint(
+                self.ema.model,
+                self.out_dir / "best.safetensors",
+                self._metadata({"val_psnr_y": f"{scores['psnr_y']:.4f}", "val_ssim_y": f"{scores['ssim_y']:.4f}"}),
+            )
+        entry["best_psnr_y"] = self.best["psnr_y"]
+        self._record(entry)
+        per_clip = "  ".join(f"{name} {c['psnr_y']:.2f}/{c['bicubic_psnr_y']:.2f}" for name, c in scores["clips"].items())
+        self.log(
+            f"val step {self.step}: PSNR-Y {scores['psnr_y']:.3f} dB (bicubic {scores['bicubic_psnr_y']:.3f},"
+            f" {scores['psnr_y'] - scores['bicubic_psnr_y']:+.3f})  SSIM-Y {scores['ssim_y']:.4f}"
+            f" (bicubic {scores['bicubic_ssim_y']:.4f})  [{per_clip}]{'  *best*' if improved else ''}"
+            f"  ({entry['val_seconds']:.0f} s)"
+        )
+        return entry
+
+    def _request_stop(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        if self._stop_reason is not None:
+            raise KeyboardInterrupt
+        self._stop_reason = signal.Signals(signum).name
+        self.note(f"{self._stop_reason}: stopping after this step and saving (send again to abort)")
+
+    def run(self, max_steps: int | None = None, max_minutes: float | None = None) -> dict[str, Any]:
+        """Train until total_steps, step ``max_steps`` (a global step count) or
+        ``max_minutes`` of this call; then save. Returns a summary."""
+        tc = self.config.train
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        data = self.load_data()
+        end_step = tc.total_steps if max_steps is None else min(tc.total_steps, max_steps)
+        self.note(
+            f"run {self.config.name}: step {self.step} -> {end_step} of {tc.total_steps}, batch {tc.batch_size},"
+            f" {self.threads} threads, {'bf16 autocast' if self.use_bf16 else 'fp32'},"
+            f" SPyNet {'trained' if tc.train_flow else 'frozen'}, output {self.out_dir}"
+        )
+        handlers = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                handlers[sig] = signal.signal(sig, self._request_stop)
+            except ValueError:  # not the main thread (e.g. called from a test harness)
+                pass
+        started = time.perf_counter()
+        last_save = started
+        window = {"loss": 0.0, "steps": 0, "data": 0.0, "compute": 0.0}
+        try:
+            while self.step < end_step and self._stop_reason is None:
+                if max_minutes is not None and time.perf_counter() - started >= 60.0 * max_minutes:
+                    self._stop_reason = "time limit"
+                    break
+                t0 = time.perf_counter()
+                lr_frames, gt_frames = data.batch(tc.seed, self.step, tc.batch_size)
+                t1 = time.perf_counter()
+                loss = self.train_step(lr_frames, gt_frames)
+                t2 = time.perf_counter()
+                if not math.isfinite(loss):
+                    raise RuntimeError(f"the loss became {loss} at step {self.step}; not saving this state")
+                self.seconds += t2 - t0
+                window["loss"] += loss
+                window["steps"] += 1
+                window["data"] += t1 - t0
+                window["compute"] += t2 - t1
+                if self.step % tc.log_every == 0 or self.step == end_step:
+                    self._log_train(window)
+                    window = {"loss": 0.0, "steps": 0, "data": 0.0, "compute": 0.0}
+                vc = self.config.validation
+                if vc.dir and vc.every_steps and self.step % vc.every_steps == 0:
+                    self.validate()
+                if time.perf_counter() - last_save >= 60.0 * tc.checkpoint_minutes:
+                    self.save()
+                    last_save = time.perf_counter()
+            if window["steps"]:
+                self._log_train(window)
+            if self.step >= tc.total_steps and self.config.validation.dir and self.last_val_step != self.step:
+                self.validate()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        self.save()
+        reason = self._stop_reason or ("finished" if self.step >= tc.total_steps else "step limit")
+        self.note(f"saved {self.out_dir / 'last.pt'} at step {self.step} ({reason})")
+        return {"step": self.step, "samples": self.samples, "seconds": self.seconds, "stopped": reason, "best": self.best}
+
+    def _log_train(self, window: dict[str, float]) -> None:
+        steps = window["steps"]
+        per_step = (window["data"] + window["compute"]) / steps
+        entry = {
+            "event": "train",
+            "step": self.step,
+            "loss": window["loss"] / steps,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "samples": self.samples,
+            "seconds": round(self.seconds, 1),
+            "sec_per_step": round(per_step, 3),
+            "data_sec_per_step": round(window["data"] / steps, 3),
+            "samples_per_sec": round(self.config.train.batch_size / per_step, 3),
+        }
+        self._record(entry)
+        self.log(
+            f"step {self.step}/{self.config.train.total_steps}  loss {entry['loss']:.5f}  lr {entry['lr']:.3e}"
+            f"  {per_step:.2f} s/step (data {entry['data_sec_per_step']:.2f})  {entry['samples_per_sec']:.2f} samples/s"
+            f"  samples {self.samples}  trained {_duration(self.seconds)}"
+        )
+
+
+def _to_python_random_state(saved: list[int]) -> tuple:
+    *internal, version = saved
+    return (version, tuple(internal), None)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
