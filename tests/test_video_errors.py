@@ -121,7 +121,7 @@ def test_corrupted_middle_is_counted_not_raised(media_dir):
 
 def test_output_folder_missing(tmp_path, streamable_mp4):
     with pytest.raises(OutputError) as err:
-        VideoWriter(tmp_path / "no" / "such" / "dir" / "out.mp4", source=probe(streamable_mp4), width=64, height=64)
+        VideoWriter(tmp_path / "no" / "such" / "out.mp4", source=probe(streamable_mp4), width=64, height=64)
     assert "does not exist" in one_line(err)
 
 

@@ -211,7 +211,10 @@ def test_plan_copies_what_the_container_holds():
 
 
 def test_plan_for_mp4_converts_text_subtitles_and_drops_bitmap_ones():
-    streams = _streams(("video", "h264"), ("audio", "aac"), ("subtitle", "ass"), ("subtitle", "hdmv_pgs_subtitle"), ("attachment", "ttf"))
+    streams = _streams(
+        ("video", "h264"), ("audio", "aac"), ("subtitle", "ass"),
+        ("subtitle", "hdmv_pgs_subtitle"), ("attachment", "ttf"),
+    )
     plan = {d.index: d for d in plan_stream_copy(".mp4", streams)}
     assert plan[1].action == "copy"
     assert (plan[2].action, plan[2].target) == ("transcode", "mov_text") and "styling" in plan[2].note

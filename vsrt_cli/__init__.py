@@ -10,3 +10,6 @@ Public API::
 __version__ = "0.1.0"
 
 from .weights.loading import load_model  # noqa: E402
+from .pipeline import upscale_video  # noqa: E402
+
+__all__ = ["__version__", "load_model", "upscale_video"]

@@ -142,7 +142,9 @@ def _default_pix_fmt(fmt: str, codec: str, bit_depth: int, user_chose: bool, not
     if bit_depth > 8 and not user_chose:
         for other in available_encoders():
             if other != codec and muxer_accepts(fmt, other) and wanted in encoder_pix_fmts(other):
-                notes.append(f"{codec} in this FFmpeg cannot encode 10-bit; using {other} to keep 10-bit precision")
+                notes.append(
+                    f"{codec} in this FFmpeg cannot encode 10-bit; using {other} to keep 10-bit precision"
+                )
                 return other, wanted
     if "yuv420p" in formats:
         if bit_depth > 8:
@@ -152,7 +154,9 @@ def _default_pix_fmt(fmt: str, codec: str, bit_depth: int, user_chose: bool, not
     return codec, best.name if best is not None else formats[0]
 
 
-def _pix_fmt_for_odd_size(codec: str, pix_fmt: str, width: int, height: int, explicit: bool, notes: list[str]) -> str:
+def _pix_fmt_for_odd_size(
+    codec: str, pix_fmt: str, width: int, height: int, explicit: bool, notes: list[str]
+) -> str:
     """Chroma-subsampled formats need even sizes; fall back to the 4:4:4 sibling."""
     full = pix_fmt.replace("420", "444").replace("422", "444")
     if not explicit and full != pix_fmt and full in encoder_pix_fmts(codec):

@@ -101,7 +101,9 @@ class VideoReader:
         try:
             rgb = frame_to_rgb(decoded, colour)
         except (av.FFmpegError, ValueError) as err:
-            raise InputError(f"cannot convert a {decoded.format.name} frame of {self.path} to RGB: {av_reason(err)}") from err
+            raise InputError(
+                f"cannot convert a {decoded.format.name} frame of {self.path} to RGB: {av_reason(err)}"
+            ) from err
         frame = Frame(
             index=self.frames_read,
             rgb=rgb,

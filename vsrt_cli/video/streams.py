@@ -29,7 +29,9 @@ from .probe import StreamInfo
 _AUDIO_TARGETS = ("aac", "libopus")
 _SUBTITLE_TARGETS = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
 _TEXT_SUBTITLE_FALLBACKS = ("subrip", "ass", "webvtt", "mov_text")
-_TARGET_LABELS = {"aac": "AAC", "libopus": "Opus", "mov_text": "mov_text", "subrip": "SubRip", "webvtt": "WebVTT", "ass": "ASS"}
+_TARGET_LABELS = {
+    "aac": "AAC", "libopus": "Opus", "mov_text": "mov_text", "subrip": "SubRip", "webvtt": "WebVTT", "ass": "ASS",
+}
 # Tags that describe the old encode rather than the content; copying them would lie.
 _STALE_TAGS = {"duration", "encoder", "number_of_frames", "number_of_bytes", "bps", "vendor_id"}
 _BITRATE_PER_CHANNEL = 64_000
@@ -97,7 +99,10 @@ def _audio_decision(fmt: str, stream: StreamInfo, label: str, where: str) -> Str
     order = ("libopus", "aac") if fmt == "webm" else _AUDIO_TARGETS
     for target in order:
         if _encoder_exists(target) and muxer_accepts(fmt, target):
-            reason = f"{label} cannot hold {stream.codec_name} audio; audio {where} transcoded to {_TARGET_LABELS[target]}"
+            reason = (
+                f"{label} cannot hold {stream.codec_name} audio; "
+                f"audio {where} transcoded to {_TARGET_LABELS[target]}"
+            )
             return StreamDecision(stream.index, "audio", stream.codec_name, "transcode", target, reason)
     return _drop(stream, f"{label} cannot hold audio {where}; dropped")
 
@@ -110,7 +115,10 @@ def _subtitle_decision(fmt: str, stream: StreamInfo, label: str, where: str) -> 
     for target in candidates:
         if _encoder_exists(target) and muxer_accepts(fmt, target):
             lost = " (styling is lost)" if stream.codec_name == "ass" else ""
-            reason = f"{label} cannot hold {stream.codec_name} subtitles; subtitle {where} converted to {_TARGET_LABELS.get(target, target)}{lost}"
+            reason = (
+                f"{label} cannot hold {stream.codec_name} subtitles; "
+                f"subtitle {where} converted to {_TARGET_LABELS.get(target, target)}{lost}"
+            )
             return StreamDecision(stream.index, "subtitle", stream.codec_name, "transcode", target, reason)
     return _drop(stream, f"{label} cannot hold subtitle {where}; dropped")
 
@@ -260,8 +268,8 @@ class PassThrough:
 
     def _add(self, decision: StreamDecision, source) -> None:
         if decision.kind == "attachment":
-            meta = source.metadata
-            self._output.add_attachment(meta.get("filename", f"attachment{decision.index}"), source.mimetype or "application/octet-stream", source.data)
+            name = source.metadata.get("filename", f"attachment{decision.index}")
+            self._output.add_attachment(name, source.mimetype or "application/octet-stream", source.data)
             return
         if decision.action == "copy":
             route = _Copy(source, self._output)
@@ -278,7 +286,8 @@ class PassThrough:
         if not chapters:
             return
         if not supports_chapters(self._output.format.name):
-            self._notes.append(f"{container_label(self._output.format.name)} cannot hold chapters; {len(chapters)} dropped")
+            label = container_label(self._output.format.name)
+            self._notes.append(f"{label} cannot hold chapters; {len(chapters)} dropped")
             return
         try:
             self._output.set_chapters(chapters)
@@ -306,7 +315,9 @@ class PassThrough:
             except av.FFmpegError as err:
                 raise OutputError(f"cannot finish {route.stream.type} stream: {av_reason(err)}") from err
         if self._failed_packets:
-            self._notes.append(f"{self._failed_packets} damaged packet(s) of the audio/subtitle streams were skipped")
+            self._notes.append(
+                f"{self._failed_packets} damaged packet(s) of the audio/subtitle streams were skipped"
+            )
 
     def close(self) -> None:
         if self._input is not None:

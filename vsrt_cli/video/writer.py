@@ -113,10 +113,15 @@ class VideoWriter:
         check_output_dir(self.path)
         self.format_name = container_format(self.path)
         self.codec, self.pix_fmt = self._choose_codec()
-        self._colour, self._codes, note = output_colour(source.colour if source else None, self.pix_fmt, self.width, self.height)
+        self._colour, self._codes, note = output_colour(
+            source.colour if source else None, self.pix_fmt, self.width, self.height
+        )
         if note:
             self.notes.append(note)
-        self._rate = Fraction(source.average_rate) if source and source.average_rate else Fraction(frame_rate or _DEFAULT_RATE)
+        if source is not None and source.average_rate:
+            self._rate = Fraction(source.average_rate)
+        else:
+            self._rate = Fraction(frame_rate or _DEFAULT_RATE)
         # Timestamps arrive in the source's time base; the encoder uses the same one
         # unless the format cannot (see encoder_time_base), then they are rescaled.
         self._input_time_base = source.time_base if source else 1 / self._rate
@@ -152,7 +157,9 @@ class VideoWriter:
             # scale, 1/1000 s by default, which would round a source's start time.
             container_options["movie_timescale"] = str(self._time_base.denominator)
         if self.format_name == "avi":
-            self.notes.append("AVI stores only a constant frame rate, so timestamps may shift; prefer .mkv or .mp4")
+            self.notes.append(
+                "AVI stores only a constant frame rate, so timestamps may shift; prefer .mkv or .mp4"
+            )
         try:
             return av.open(str(self.path), mode="w", format=self.format_name, container_options=container_options)
         except (av.FFmpegError, OSError, ValueError) as err:
@@ -205,7 +212,8 @@ class VideoWriter:
             ctx.open()
         except (av.FFmpegError, ValueError) as err:
             raise CodecError(
-                f"cannot start the {self.codec} encoder ({self.pix_fmt}, {self.width}x{self.height}): {av_reason(err)}"
+                f"cannot start the {self.codec} encoder ({self.pix_fmt}, "
+                f"{self.width}x{self.height}): {av_reason(err)}"
             ) from err
         # FFmpeg hands back the options it did not recognise instead of failing.
         unknown = sorted(wanted & set(ctx.options or {}))
