@@ -7,24 +7,8 @@ import torch
 from vsrt_cli.errors import UsageError
 from vsrt_cli.inference import InferenceOptions, WindowedUpscaler, choose_precision, upscale_clip, upscale_stream
 from vsrt_cli.inference.device import resolve_device
-from vsrt_cli.models import VSRTConfig, VSRTransformer
 from vsrt_cli.plan import plan_windows, tile_starts
-
-TINY = dict(
-    channels=8,
-    tile_size=16,
-    patch_size=4,
-    depth=1,
-    extract_blocks=1,
-    feedforward_blocks=1,
-    reconstruct_blocks=1,
-    upsample_channels=8,
-)
-
-
-def tiny_model(frames=3, self_flow="zero", seed=0):
-    torch.manual_seed(seed)
-    return VSRTransformer(VSRTConfig(num_frames=frames, self_flow=self_flow, **TINY)).eval()
+from tiny_models import tiny_model
 
 
 def smooth_frames(count, height, width, shift=0.0, offset=0):

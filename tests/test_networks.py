@@ -8,18 +8,9 @@ import torch
 from vsrt_cli.models import VSRTConfig, VSRTransformer, flow_warp
 from vsrt_cli.models.spynet import SPyNet, load_basicsr_spynet, padded_size
 from vsrt_cli.models.vsrt import FramePositionalEncoding
+from tiny_models import tiny_config
 
-TINY = VSRTConfig(
-    num_frames=3,
-    channels=8,
-    tile_size=16,
-    patch_size=4,
-    depth=1,
-    extract_blocks=1,
-    feedforward_blocks=1,
-    reconstruct_blocks=1,
-    upsample_channels=8,
-)
+TINY = tiny_config(frames=3, self_flow="spynet")
 
 
 def expected_pe_t5(c: int, i: int, j: int) -> list[float]:

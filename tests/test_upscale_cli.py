@@ -12,33 +12,19 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 
 from media import audio_packets, make_video, read_frames, stream_kinds
+from tiny_models import tiny_model
 from vsrt_cli.cli import main
-from vsrt_cli.models import VSRTConfig, VSRTransformer
 from vsrt_cli.pipeline import upscale_video
 from vsrt_cli.weights.checkpoint import save_checkpoint
 
-TINY = VSRTConfig(
-    num_frames=3,
-    channels=8,
-    tile_size=16,
-    patch_size=4,
-    depth=1,
-    extract_blocks=1,
-    feedforward_blocks=1,
-    reconstruct_blocks=1,
-    upsample_channels=8,
-    self_flow="zero",
-)
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
-    save_checkpoint(VSRTransformer(TINY), path)
+    save_checkpoint(tiny_model(), path)
     return path
 
 

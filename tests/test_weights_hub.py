@@ -38,6 +38,15 @@ SPACE = "someone/flow-space"
 MODELS = "someone/tiny-vsrt"
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tiny networks here run faster on one thread than on a contended pool."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def spynet_payload(seed: int = 0) -> tuple[SPyNet, bytes]:
     """A SPyNet saved as mmediting does: {'state_dict': ..., 'meta': ...}, no mean/std."""
     torch.manual_seed(seed)
@@ -255,6 +264,7 @@ def subprocess_env(setup, **extra: str) -> dict[str, str]:
         HF_HUB_DISABLE_PROGRESS_BARS="1",
         PYTHONPATH=str(REPO_ROOT),
         NO_PROXY="127.0.0.1,localhost",
+        OMP_NUM_THREADS="1",
     )
     env.update(extra)
     return env

@@ -82,7 +82,7 @@ def test_wheel_contains_manifest_weights_and_every_module(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {key: value for key, value in os.environ.items() if key not in ("VSRT_REGISTRY", "PYTHONPATH")}
-    env.update(PYTHONPATH=str(site), VSRT_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1")
+    env.update(PYTHONPATH=str(site), VSRT_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     probe = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
     )

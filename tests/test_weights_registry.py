@@ -39,6 +39,15 @@ SMALL = VSRTConfig(
 
 
 @pytest.fixture(autouse=True)
+def one_thread():
+    """The tiny networks here run faster on one thread than on a contended pool."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("VSRT_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("VSRT_REGISTRY", raising=False)

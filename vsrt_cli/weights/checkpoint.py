@@ -132,19 +132,11 @@ def build_model(
 
     Refuses partial or mismatched weights with a message naming what is wrong.
     """
-    # Built on the meta device and then handed the loaded tensors: random initialisation and
-    # a second copy of every weight would cost seconds for the official model.
-    with torch.device("meta"):
-        model = VSRTransformer(config)
+    model = VSRTransformer(config)
     problems = describe_mismatch(model.state_dict(), state)
     if problems:
         raise CheckpointError(f"{source}: does not match the {describe_config(config)} network: {problems}")
-    model.load_state_dict({key: value.float() for key, value in state.items()}, strict=True, assign=True)
-    leftover = [name for name, value in [*model.named_parameters(), *model.named_buffers()] if value.is_meta]
-    if leftover:
-        # A tensor the state dict does not carry (a non-persistent buffer): build it for real.
-        model = VSRTransformer(config)
-        model.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
+    model.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
     return model.eval()
 
 

@@ -23,7 +23,7 @@ from .checkpoint import (
     load_spynet_checkpoint,
     read_metadata,
 )
-from .registry import BundledSource, HubSource, ImportSource, ModelEntry, Registry, load_registry, user_weights_dir
+from .registry import BundledSource, HubSource, ImportSource, ModelEntry, Registry, load_registry
 
 SAFETENSORS_SUFFIX = ".safetensors"
 
@@ -133,4 +133,4 @@ def installed_path(entry: ModelEntry, registry: Registry) -> Path | None:
     return path
 
 
-__all__ = ["load_model", "load_spynet", "resolve_weights", "installed_path", "user_weights_dir"]
+__all__ = ["installed_path", "load_model", "load_spynet", "resolve_weights"]
