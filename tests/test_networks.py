@@ -176,3 +176,12 @@ def test_attention_logits_do_not_overflow_in_fp16():
     assert torch.isfinite(reduced).all()
     relative = (reduced.float() - reference).abs().max() / reference.abs().max()
     assert relative < 1e-2
+
+
+def test_patch_reshapes_equal_unfold_and_fold():
+    from vsrt_cli.models.vsrt import fold_patches, unfold_patches
+
+    x = torch.rand(3, 5, 16, 24)
+    patches = unfold_patches(x, 8)
+    assert torch.equal(patches, torch.nn.functional.unfold(x, kernel_size=8, stride=8))
+    assert torch.equal(fold_patches(patches, 8, 16, 24), x)

@@ -207,6 +207,25 @@ class PreNorm(nn.Module):
         return self.fn(self.norm(x), **kwargs)
 
 
+def unfold_patches(x: torch.Tensor, patch: int) -> torch.Tensor:
+    """``F.unfold(x, patch, stride=patch)`` for non-overlapping patches, as a pure reshape.
+
+    [N, C, H, W] -> [N, C*patch*patch, (H/patch)*(W/patch)]; feature c*p*p + r*p + s,
+    patches in row-major order. The reshape avoids im2col, which is slow on CPUs.
+    """
+    n, c, h, w = x.shape
+    blocks = x.reshape(n, c, h // patch, patch, w // patch, patch)
+    return blocks.permute(0, 1, 3, 5, 2, 4).reshape(n, c * patch * patch, (h // patch) * (w // patch))
+
+
+def fold_patches(patches: torch.Tensor, patch: int, height: int, width: int) -> torch.Tensor:
+    """The exact inverse of :func:`unfold_patches` (``F.fold`` without overlaps)."""
+    n = patches.shape[0]
+    c = patches.shape[1] // (patch * patch)
+    blocks = patches.reshape(n, c, patch, patch, height // patch, width // patch)
+    return blocks.permute(0, 1, 4, 2, 5, 3).reshape(n, c, height, width)
+
+
 class ConvSelfAttention(nn.Module):
     """Attention between the p x p patches of all T frames of a window.
 
@@ -226,7 +245,7 @@ class ConvSelfAttention(nn.Module):
 
     def _tokens(self, x: torch.Tensor, batch: int) -> torch.Tensor:
         # [N, C, H, W] -> [B, heads, T * patches, features per head]
-        patches = F.unfold(x, kernel_size=self.patch_size, stride=self.patch_size)
+        patches = unfold_patches(x, self.patch_size)
         frames = x.shape[0] // batch
         features, count = patches.shape[1:]
         tokens = patches.view(batch, frames, features, count).permute(0, 1, 3, 2)
@@ -249,7 +268,7 @@ class ConvSelfAttention(nn.Module):
         patches_per_frame = out.shape[2] // frames
         out = out.transpose(1, 2).reshape(batch, frames, patches_per_frame, -1)
         out = out.permute(0, 1, 3, 2).reshape(batch * frames, -1, patches_per_frame)
-        out = F.fold(out, output_size=(height, width), kernel_size=self.patch_size, stride=self.patch_size)
+        out = fold_patches(out, self.patch_size, height, width)
         out = self.conv(out) + flat
         return out.view(batch, frames, channels, height, width)
 

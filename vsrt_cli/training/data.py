@@ -77,6 +77,11 @@ class DataConfig:
     max_zoom_rate: float = 0.01
     max_spin_deg: float = 0.5
     max_tilt_deg: float = 10.0
+    # Many of the photos are mostly out-of-focus background, which teaches nothing: a crop
+    # whose mean absolute neighbour difference (uint8 levels) is below min_texture is
+    # redrawn, up to texture_tries draws, keeping the most textured one.
+    min_texture: float = 3.0
+    texture_tries: int = 4
     cache_dir: str | None = None
 
     @classmethod
@@ -105,6 +110,8 @@ class DataConfig:
             raise UsageError("need 0 <= data.min_speed <= data.max_speed")
         if not 0 < self.min_zoom <= self.max_zoom:
             raise UsageError("need 0 < data.min_zoom <= data.max_zoom")
+        if self.texture_tries < 1:
+            raise UsageError("data.texture_tries must be >= 1")
 
 
 # -- decoding and shrinking -------------------------------------------------------------
@@ -312,17 +319,17 @@ def render_path(photo: np.ndarray, path: CameraPath, size: int) -> torch.Tensor:
     half = (size - 1) / 2.0
     axis = torch.arange(size, dtype=torch.float64) - half
     rows, cols = torch.meshgrid(axis, axis, indexing="ij")
-    grids = []
-    for t in range(len(path.scales)):
-        cos, sin = math.cos(path.angles[t]), math.sin(path.angles[t])
-        scale = path.scales[t]
-        x = path.centres[t, 0] - x0 + scale * (cos * cols - sin * rows)
-        y = path.centres[t, 1] - y0 + scale * (sin * cols + cos * rows)
-        # align_corners=True: -1 and +1 are the centres of the first and last pixels.
-        grids.append(torch.stack([2.0 * x / (width - 1) - 1.0, 2.0 * y / (height - 1) - 1.0], dim=-1))
-    grid = torch.stack(grids).float()
+    angles = torch.from_numpy(np.asarray(path.angles, dtype=np.float64))
+    scales = torch.from_numpy(np.asarray(path.scales, dtype=np.float64))
+    centres = torch.from_numpy(np.asarray(path.centres, dtype=np.float64))
+    cos = (scales * angles.cos())[:, None, None]
+    sin = (scales * angles.sin())[:, None, None]
+    x = (centres[:, 0, None, None] - x0) + cos * cols - sin * rows
+    y = (centres[:, 1, None, None] - y0) + sin * cols + cos * rows
+    # align_corners=True: -1 and +1 are the centres of the first and last pixels.
+    grid = torch.stack([2.0 * x / (width - 1) - 1.0, 2.0 * y / (height - 1) - 1.0], dim=-1).float()
     frames = F.grid_sample(
-        region[None].expand(len(grids), -1, -1, -1),
+        region[None].expand(len(grid), -1, -1, -1),
         grid,
         mode="bicubic",
         padding_mode="border",
@@ -332,6 +339,13 @@ def render_path(photo: np.ndarray, path: CameraPath, size: int) -> torch.Tensor:
 
 
 # -- augmentation -----------------------------------------------------------------------
+
+
+def texture(pixels: np.ndarray) -> float:
+    """Mean absolute vertical plus horizontal neighbour difference of an HxWx3 uint8 crop's
+    grey level: a flat sky or bokeh scores ~1, foliage or text 10+."""
+    grey = pixels.astype(np.float32).mean(axis=-1)
+    return float(np.abs(np.diff(grey, axis=0)).mean() + np.abs(np.diff(grey, axis=1)).mean())
 
 
 def augment(frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -520,19 +534,49 @@ class TrainingData:
 
     # -- sampling ----------------------------------------------------------------------
 
+    def _most_textured(self, rng: np.random.Generator, draw, pixels_of):
+        """Draw candidates with ``draw(rng)`` until one is textured enough (see DataConfig)."""
+        best, best_score = None, -1.0
+        for _ in range(max(1, self.config.texture_tries)):
+            candidate = draw(rng)
+            score = texture(pixels_of(candidate))
+            if score >= self.config.min_texture:
+                return candidate
+            if score > best_score:
+                best, best_score = candidate, score
+        return best
+
     def clip_from_photo(self, rng: np.random.Generator) -> torch.Tensor:
         photo = self.photos[rng.choice(len(self.photos), p=self.photo_weights)]
         height, width = photo.image.shape[:2]
-        path = sample_camera_path(rng, self.num_frames, height, width, self.config.gt_size, self.config)
-        return render_path(photo.image, path, self.config.gt_size)
+        size = self.config.gt_size
+
+        def draw(rng: np.random.Generator) -> CameraPath:
+            return sample_camera_path(rng, self.num_frames, height, width, size, self.config)
+
+        def pixels_of(path: CameraPath) -> np.ndarray:
+            # The middle frame's footprint on the photo, before rendering anything.
+            middle = path.corners(size)[len(path.scales) // 2]
+            x0, y0 = np.floor(middle.min(axis=0)).astype(int)
+            x1, y1 = np.ceil(middle.max(axis=0)).astype(int)
+            return photo.image[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1]
+
+        return render_path(photo.image, self._most_textured(rng, draw, pixels_of), size)
 
     def clip_from_video(self, rng: np.random.Generator) -> torch.Tensor:
         video = self.videos[rng.integers(len(self.videos))]
-        start = int(video.starts[rng.integers(len(video.starts))])
         size = self.config.gt_size
         height, width = video.frames.shape[1:3]
-        top = int(rng.integers(0, height - size + 1))
-        left = int(rng.integers(0, width - size + 1))
+
+        def draw(rng: np.random.Generator) -> tuple[int, int, int]:
+            start = int(video.starts[rng.integers(len(video.starts))])
+            return start, int(rng.integers(0, height - size + 1)), int(rng.integers(0, width - size + 1))
+
+        def pixels_of(place: tuple[int, int, int]) -> np.ndarray:
+            start, top, left = place
+            return video.frames[start + self.num_frames // 2, top : top + size, left : left + size]
+
+        start, top, left = self._most_textured(rng, draw, pixels_of)
         window = np.ascontiguousarray(video.frames[start : start + self.num_frames, top : top + size, left : left + size])
         return torch.from_numpy(window).permute(0, 3, 1, 2).float() / 255.0
 

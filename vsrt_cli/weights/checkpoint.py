@@ -10,6 +10,7 @@ standalone SPyNet (``spynet``, config ``{}``), the flow network a training run s
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,8 @@ from safetensors.torch import save_file
 from ..errors import CheckpointError
 from ..models.spynet import SPyNet
 from ..models.vsrt import VSRTConfig, VSRTransformer
+
+HASH_CHUNK = 1 << 20
 
 FORMAT = "vsrt"
 ARCHITECTURE = "vsr-transformer"
@@ -179,3 +182,12 @@ def load_spynet_checkpoint(path: str | os.PathLike[str]) -> SPyNet:
         raise CheckpointError(f"{path}: does not match SPyNet: {problems}")
     model.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
     return model.eval()
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file, read in chunks (checkpoints can be hundreds of MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

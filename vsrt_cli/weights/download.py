@@ -9,8 +9,6 @@ conversion of a pickled PyTorch file into a vsrt safetensors file in the user we
 
 from __future__ import annotations
 
-import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ from huggingface_hub.errors import (
 
 from ..errors import CheckpointError, UsageError, WeightsMissingError
 from . import importer
-from .checkpoint import ARCHITECTURE, SPYNET_ARCHITECTURE, read_metadata, read_raw_metadata
+from .checkpoint import ARCHITECTURE, SPYNET_ARCHITECTURE, file_sha256, read_metadata, read_raw_metadata
 from .registry import HubSource, ModelEntry, Registry, user_weights_dir
 
 try:  # the Hub client's transport library; its name changed across huggingface_hub releases
@@ -37,7 +35,6 @@ except ImportError:  # pragma: no cover - older huggingface_hub
     TransportError = OSError  # type: ignore[misc,assignment]
 
 COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
-HASH_CHUNK = 1 << 20
 # Metadata key of a converted file: the SHA-256 of the hub file it was made from.
 SOURCE_SHA256_KEY = "source_sha256"
 
@@ -51,14 +48,6 @@ class FetchResult:
     path: Path
     sha256: str
     cached_file: Path | None
-
-
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def download_command(name: str) -> str:
@@ -102,20 +91,16 @@ def fetch_entry(entry: ModelEntry, registry: Registry, force: bool = False) -> F
     source = entry.source
     if not isinstance(source, HubSource):
         raise UsageError(f"{entry.name} is not a Hub model (source: {source.type})")
-    fix = download_command(entry.name)
     target = registry.local_path(entry)
+    cached = None
     if not force:
         if target is not None and converted_is_current(target, source.sha256):
             return FetchResult(entry.name, "present", target, source.sha256, cached_hub_file(source))
-        cached = verified_cached_file(source, entry.name)
-        if cached is not None and target is None:
-            read_metadata(cached, architecture_of(entry.kind))
-            return FetchResult(entry.name, "present", cached, source.sha256, cached)
-    else:
-        cached = None
-    status = "converted"
+        cached = verified_cached_file(source)
+    # A verified cached file needs nothing more, unless it still has to be converted.
+    status = "present" if target is None else "converted"
     if cached is None:
-        cached = download_verified(source, entry.name, fix, force=force)
+        cached = download_verified(source, entry.name, download_command(entry.name), force=force)
         status = "downloaded"
     if target is None:
         read_metadata(cached, architecture_of(entry.kind))
@@ -124,12 +109,12 @@ def fetch_entry(entry: ModelEntry, registry: Registry, force: bool = False) -> F
     return FetchResult(entry.name, status, target, source.sha256, cached)
 
 
-def verified_cached_file(source: HubSource, label: str) -> Path | None:
+def verified_cached_file(source: HubSource) -> Path | None:
     """The cached file if it passes the hash check; a cached file that fails is removed."""
     cached = cached_hub_file(source)
     if cached is None:
         return None
-    if sha256_of(cached) == source.sha256:
+    if file_sha256(cached) == source.sha256:
         return cached
     remove_cached(cached)
     return None
@@ -138,7 +123,7 @@ def verified_cached_file(source: HubSource, label: str) -> Path | None:
 def download_verified(source: HubSource, label: str, fix: str, force: bool = False) -> Path:
     """hf_hub_download at the pinned revision, then the SHA-256 and size checks."""
     path = hub_download(source, label, fix, force)
-    digest = sha256_of(path)
+    digest = file_sha256(path)
     size = path.stat().st_size
     if digest != source.sha256 or (source.size is not None and size != source.size):
         remove_cached(path)
@@ -236,7 +221,7 @@ def fetch_adhoc(
         digest = source.sha256
     else:
         path = hub_download(source, name, fix, force)
-        digest = sha256_of(path)
+        digest = file_sha256(path)
         warnings.append(f"no --sha256 given, so the file was not verified; its SHA-256 is {digest}")
     if filename.endswith(".safetensors"):
         read_metadata(path, None)
@@ -263,7 +248,7 @@ def resolve_hub_entry(entry: ModelEntry, registry: Registry) -> Path:
     cached = cached_hub_file(source)
     if cached is None:
         raise WeightsMissingError(f"model {entry.name} is not downloaded; run: {fix}")
-    if sha256_of(cached) != source.sha256:
+    if file_sha256(cached) != source.sha256:
         raise CheckpointError(
             f"model {entry.name}: the cached {cached} fails its SHA-256 check; run `{fix}` to replace it"
         )

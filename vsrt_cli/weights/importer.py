@@ -13,7 +13,6 @@ is written only if every tensor matches, via a temporary file, so no partial fil
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import re
@@ -25,13 +24,14 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, UsageError
-from ..models.spynet import SPyNet, load_basicsr_spynet
+from ..models.spynet import IMAGENET_MEAN, IMAGENET_STD, SPyNet, load_basicsr_spynet
 from ..models.vsrt import PRESETS, FramePositionalEncoding, VSRTConfig
 from .checkpoint import (
     FORMAT,
     SPYNET_ARCHITECTURE,
     build_model,
     describe_mismatch,
+    file_sha256,
     read_raw_metadata,
     read_tensors,
     save_checkpoint,
@@ -45,7 +45,7 @@ PICKLE_PROTOCOL_OPCODE = 0x80
 SPYNET_KEY = re.compile(r"^(?P<prefix>.*?)basic_module\.\d+\.basic_module\.\d+\.(conv\.)?(weight|bias)$")
 SPYNET_PREFIX = "spynet.spynet."
 INV_FREQ_KEY = "pos_embedding.penc.inv_freq"
-# What every sane official-style config assumes when the weights cannot tell.
+# The official values stand in for what the weights cannot tell (patch size, heads, self-flow).
 OFFICIAL = PRESETS["official-reds"]
 
 
@@ -167,6 +167,8 @@ def unwrap(loaded: Any, path: Path, param_key: str | None) -> tuple[dict[str, to
     skipped = [str(key) for key, value in inner.items() if not isinstance(value, torch.Tensor)]
     if skipped:
         notes.append(f"ignored {len(skipped)} non-tensor entries ({', '.join(skipped[:3])})")
+    if any(key.startswith("module.") for key in state):
+        notes.append("removed the DataParallel key prefix 'module.'")
     if param_key is None and len(present) > 1:
         notes.append(f"used {present[0]!r}; the file also has {', '.join(map(repr, present[1:]))} (choose with --param-key)")
     return strip_module(state), container, notes
@@ -186,14 +188,6 @@ def is_safetensors_header(head: bytes, size: int) -> bool:
 
 def looks_like_text(head: bytes) -> bool:
     return all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in head)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def first_line(exc: BaseException) -> str:
@@ -327,12 +321,15 @@ def complete_vsrt_state(
 
 
 def constant_buffers(config: VSRTConfig) -> dict[str, torch.Tensor]:
-    spynet = SPyNet()
-    encoding = FramePositionalEncoding(config.num_frames)
+    buffers = {SPYNET_PREFIX + key: value for key, value in spynet_normalisation().items()}
+    buffers[INV_FREQ_KEY] = FramePositionalEncoding(config.num_frames).penc.inv_freq
+    return buffers
+
+
+def spynet_normalisation() -> dict[str, torch.Tensor]:
     return {
-        SPYNET_PREFIX + "mean": spynet.mean,
-        SPYNET_PREFIX + "std": spynet.std,
-        INV_FREQ_KEY: encoding.penc.inv_freq,
+        "mean": torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1),
+        "std": torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
     }
 
 
@@ -351,10 +348,9 @@ def spynet_state(state: dict[str, torch.Tensor], path: Path) -> tuple[dict[str, 
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: unexpected SPyNet key ({exc})") from None
     notes = [f"stripped the key prefix {prefix!r}"] if prefix else []
-    defaults = SPyNet().state_dict()
-    for key in ("mean", "std"):
+    for key, value in spynet_normalisation().items():
         if key not in mapped:
-            mapped[key] = defaults[key]
+            mapped[key] = value
             notes.append(f"filled the constant buffer {key} (ImageNet normalisation)")
     return mapped, notes
 
@@ -431,10 +427,13 @@ def import_any(
         return report
     notes = list(source.notes)
     chosen = config or source.config
-    if chosen is None:
-        chosen, assumed = infer_config(source.state, hints)
-        notes.extend(assumed)
-    state, filled = complete_vsrt_state(source.state, chosen)
+    try:
+        if chosen is None:
+            chosen, assumed = infer_config(source.state, hints)
+            notes.extend(assumed)
+        state, filled = complete_vsrt_state(source.state, chosen)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{source_path}: {exc}") from None
     notes.extend(filled)
     model_name = None
     if dest is None:

@@ -19,6 +19,7 @@ from ..models.vsrt import VSRTransformer
 from .checkpoint import (
     ARCHITECTURE,
     SPYNET_ARCHITECTURE,
+    file_sha256,
     load_checkpoint_model,
     load_spynet_checkpoint,
     read_metadata,
@@ -82,11 +83,8 @@ def check_bundled(entry: ModelEntry, path: Path) -> None:
         raise CheckpointError(
             f"model {entry.name}: {path} has {path.stat().st_size} bytes, expected {entry.size}; reinstall vsrt"
         )
-    if entry.sha256:
-        from .download import sha256_of
-
-        if sha256_of(path) != entry.sha256:
-            raise CheckpointError(f"model {entry.name}: {path} fails its SHA-256 check; reinstall vsrt")
+    if entry.sha256 and file_sha256(path) != entry.sha256:
+        raise CheckpointError(f"model {entry.name}: {path} fails its SHA-256 check; reinstall vsrt")
 
 
 def load_model(
