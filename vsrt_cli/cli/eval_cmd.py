@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import sys
@@ -14,42 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..errors import UsageError
+from ..inference import InferenceOptions
+from ..weights.loading import load_model
 from . import cli
 from .console import error_console
-
-
-def _load_model(name: str | None, weights: Path | None) -> Any:
-    import vsrt_cli
-
-    load_model = getattr(vsrt_cli, "load_model", None)
-    if weights is not None:
-        if load_model is not None:
-            return load_model(str(weights))
-        # A weights file describes its own architecture, so it can be read
-        # without the model registry.
-        from ..weights.checkpoint import load_checkpoint_model
-
-        return load_checkpoint_model(weights)
-    if load_model is None:
-        raise UsageError("loading models by name is not available in this build; use --weights or --bicubic-only")
-    if name is not None:
-        return load_model(name)
-    params = list(inspect.signature(load_model).parameters.values())
-    if params and params[0].default is inspect.Parameter.empty:
-        raise UsageError("choose a model with -m NAME or --weights PATH, or pass --bicubic-only")
-    return load_model()
-
-
-def _inference_options(device: str | None, precision: str | None) -> Any:
-    from ..inference import InferenceOptions
-
-    overrides = {k: v for k, v in (("device", device), ("precision", precision)) if v is not None}
-    try:
-        return InferenceOptions(**overrides)
-    except TypeError as exc:
-        raise UsageError(f"unsupported inference option: {exc}") from exc
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -100,6 +67,8 @@ def _table(report: Any, rgb: bool) -> Table:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--device", help="Device for the model, e.g. cpu, cuda, cuda:1.")
 @click.option("--precision", help="Inference precision (as accepted by `vsrt upscale`).")
+@click.option("--window-stride", type=click.IntRange(min=1), help="Output frames per window (as in `vsrt upscale`).")
+@click.option("--tile-overlap", type=click.IntRange(min=0), help="Tile overlap in LR pixels (as in `vsrt upscale`).")
 @click.option("--bicubic-only", is_flag=True, help="Skip the model; report the bicubic baseline only.")
 def eval_command(
     gt_dir: Path,
@@ -112,6 +81,8 @@ def eval_command(
     as_json: bool,
     device: str | None,
     precision: str | None,
+    window_stride: int | None,
+    tile_overlap: int | None,
     bicubic_only: bool,
 ) -> None:
     """Score a model and bicubic on x4 clips in GT_DIR (one frame folder or video per clip).
@@ -123,14 +94,19 @@ def eval_command(
 
     if model_name is not None and weights is not None:
         raise UsageError("give either -m/--model or --weights, not both")
-    if bicubic_only and (model_name or weights or device or precision):
-        raise UsageError("--bicubic-only cannot be combined with a model, --device or --precision")
+    if bicubic_only and (model_name or weights or device or precision or window_stride or tile_overlap is not None):
+        raise UsageError("--bicubic-only cannot be combined with model or inference options")
 
     model = None
     options = None
     if not bicubic_only:
-        model = _load_model(model_name, weights)
-        options = _inference_options(device, precision)
+        model = load_model(weights if weights is not None else model_name)
+        options = InferenceOptions(
+            window_stride=window_stride,
+            tile_overlap=tile_overlap,
+            device=device or "auto",
+            precision=precision or "auto",
+        )
 
     err = error_console()
     # A live bar only makes sense on a terminal; in logs and pipes it would
@@ -161,7 +137,7 @@ def eval_command(
             inference_options=options,
             max_frames=max_frames,
             progress=progress,
-            model_name=str(weights) if weights is not None else model_name,
+            model_name=str(weights) if weights is not None else (model_name or "default"),
         )
 
     if as_json:
