@@ -69,6 +69,8 @@ def _table(report: Any, rgb: bool) -> Table:
 @click.option("--precision", help="Inference precision (as accepted by `vsrt upscale`).")
 @click.option("--window-stride", type=click.IntRange(min=1), help="Output frames per window (as in `vsrt upscale`).")
 @click.option("--tile-overlap", type=click.IntRange(min=0), help="Tile overlap in LR pixels (as in `vsrt upscale`).")
+@click.option("--protocol", type=click.Choice(["vsrt", "official"]), default="vsrt", show_default=True,
+              help="vsrt: the windows and tiles `vsrt upscale` uses; official: the paper's crop protocol.")
 @click.option("--bicubic-only", is_flag=True, help="Skip the model; report the bicubic baseline only.")
 def eval_command(
     gt_dir: Path,
@@ -83,6 +85,7 @@ def eval_command(
     precision: str | None,
     window_stride: int | None,
     tile_overlap: int | None,
+    protocol: str,
     bicubic_only: bool,
 ) -> None:
     """Score a model and bicubic on x4 clips in GT_DIR (one frame folder or video per clip).
@@ -137,7 +140,8 @@ def eval_command(
             inference_options=options,
             max_frames=max_frames,
             progress=progress,
-            model_name=str(weights) if weights is not None else (model_name or "default"),
+            model_name=None if bicubic_only else str(weights or model_name or "default"),
+            protocol=protocol,
         )
 
     if as_json:

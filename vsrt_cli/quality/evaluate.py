@@ -142,16 +142,23 @@ def _load_lr(gt: Clip, lr: Clip | None, max_frames: int | None) -> tuple[list[np
     return frames, cropped
 
 
+PROTOCOLS = ("vsrt", "official")
+
+
 class _TimedFrames:
     """Iterates the model's output frames and accumulates the time spent producing them."""
 
-    def __init__(self, model: Any, lr_frames: list[np.ndarray], options: Any) -> None:
-        from ..inference import InferenceOptions, upscale_stream
+    def __init__(self, model: Any, lr_frames: list[np.ndarray], options: Any, protocol: str = "vsrt") -> None:
+        from ..inference import InferenceOptions, resolve_device, upscale_stream
+        from ..inference.official import upscale_clip_official
 
         opts = options if options is not None else InferenceOptions()
         # Converted lazily so only the frames inside the current window exist in float32.
         inputs = (f.astype(np.float32) / np.float32(255.0) for f in lr_frames)
-        self._outputs = iter(upscale_stream(model, inputs, opts))
+        if protocol == "official":
+            self._outputs = iter(upscale_clip_official(model, list(inputs), resolve_device(opts.device)))
+        else:
+            self._outputs = iter(upscale_stream(model, inputs, opts))
         self.seconds = 0.0
 
     def next_frame(self) -> np.ndarray | None:
@@ -171,6 +178,7 @@ def _score_clip(
     rgb: bool,
     max_frames: int | None,
     progress: ProgressCallback | None,
+    protocol: str = "vsrt",
 ) -> ClipScore:
     lr_frames, cropped = _load_lr(gt, lr, max_frames)
     lr_h, lr_w = lr_frames[0].shape[:2]
@@ -180,7 +188,7 @@ def _score_clip(
 
     # The model consumes the LR list while GT is streamed a second time, so
     # memory holds the LR clip, the model's window and one GT frame.
-    sr_stream = _TimedFrames(model, lr_frames, options) if model is not None else None
+    sr_stream = _TimedFrames(model, lr_frames, options, protocol) if model is not None else None
 
     per_frame: dict[str, list[float]] = {}
 
@@ -268,16 +276,22 @@ def evaluate(
     max_frames: int | None = None,
     progress: ProgressCallback | None = None,
     model_name: str | None = None,
+    protocol: str = "vsrt",
 ) -> EvalReport:
     """Score ``model`` (an ``nn.Module``, or None for bicubic only) on every clip in ``gt_dir``.
 
     ``model_name`` labels the report (default: the model's ``name`` attribute or class).
+    ``protocol`` is ``vsrt`` (the windows and tiles ``vsrt upscale`` uses) or ``official``
+    (one window per frame, 64x64 crops at stride 32, centre frame only; see
+    :mod:`vsrt_cli.inference.official`).
 
     Raises UsageError when ``gt_dir`` holds no clips or an argument is invalid,
     and InputError for unreadable frames or LR/GT that do not correspond.
     """
     if crop_border < 0:
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
     gt_clips = discover_clips(gt_dir)
@@ -287,7 +301,7 @@ def evaluate(
     for clip in gt_clips:
         try:
             score = _score_clip(
-                clip, lr_for.get(clip.name), model, inference_options, crop_border, rgb, max_frames, progress
+                clip, lr_for.get(clip.name), model, inference_options, crop_border, rgb, max_frames, progress, protocol
             )
         except ValueError as exc:
             # Metric helpers raise ValueError for size problems such as a
@@ -313,6 +327,7 @@ def evaluate(
         "gt_dir": str(gt_dir),
         "lr_source": str(lr_dir) if lr_dir is not None else "bicubic x1/4 of GT (MATLAB, uint8)",
         "aggregation": "mean over frames per clip, then mean over clips",
+        "protocol": protocol,
     }
     if model is not None and inference_options is not None:
         settings["inference_options"] = _options_dict(inference_options)
