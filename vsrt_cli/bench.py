@@ -128,10 +128,12 @@ def measure_peak_gmacs(device: torch.device, precision: str, seconds: float = 1.
     a = torch.randn(1024, 1024, device=device, dtype=dtype)
     b = torch.randn(1024, 1024, device=device, dtype=dtype)
     results.append((_rate(lambda: a @ b, 1024**3, device, seconds), "matmul 1024^3"))
-    x = torch.randn(8, 64, 64, 64, device=device, dtype=dtype)
     w = torch.randn(64, 64, 3, 3, device=device, dtype=dtype)
     conv_macs = 8 * 64 * 64 * 64 * 64 * 9
-    results.append((_rate(lambda: F.conv2d(x, w, padding=1), conv_macs, device, seconds), "conv3x3 64->64"))
+    for layout in (torch.contiguous_format, torch.channels_last):
+        x = torch.randn(8, 64, 64, 64, device=device, dtype=dtype).to(memory_format=layout)
+        label = "conv3x3 64->64" + (" channels-last" if layout is torch.channels_last else "")
+        results.append((_rate(lambda: F.conv2d(x, w, padding=1), conv_macs, device, seconds), label))
     return max(results)
 
 
