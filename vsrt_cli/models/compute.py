@@ -42,3 +42,15 @@ def flow_pair_macs(height: int, width: int) -> int:
 def parameter_count(config: VSRTConfig) -> int:
     with torch.device("meta"):
         return sum(p.numel() for p in VSRTransformer(config).parameters())
+
+
+def official_pairs_per_window(config: VSRTConfig) -> int:
+    """SPyNet pairs one forward pass computes when it is not given flows."""
+    frames = config.num_frames
+    return 2 * (frames + 1) if config.self_flow == "spynet" else 2 * (frames - 1)
+
+
+def forward_macs_with_flow(config: VSRTConfig) -> int:
+    """One forward pass over a window, SPyNet on the tile included (the official way)."""
+    size = config.tile_size
+    return window_macs(config) + official_pairs_per_window(config) * flow_pair_macs(size, size)

@@ -43,3 +43,14 @@ def frame_cost(
     pairs_per_frame = 2 + (2 / stride if spynet_self_flow else 0)
     redundancy = tiles * num_frames * tile_size * tile_size / (stride * height * width)
     return FrameCost(tiles, model_macs, pairs_per_frame * flow_pair_macs, redundancy)
+
+
+def official_protocol_macs(height: int, width: int, tile_size: int, forward_macs: int) -> float:
+    """MACs per output frame under the official test protocol.
+
+    One window per frame; every window is cut into tile_size crops at stride tile_size/2
+    (``height // (tile_size/2)`` by ``width // (tile_size/2)`` crops) and each crop runs a
+    full forward pass, SPyNet included (``forward_macs``).
+    """
+    half = tile_size // 2
+    return (height // half) * (width // half) * forward_macs
