@@ -9,6 +9,7 @@ import click
 from ..bench import memory_growth, parse_size, run_bench
 from ..errors import UsageError
 from ..inference import InferenceOptions
+from ..models import PRESETS, VSRTransformer
 from ..weights.loading import load_model
 from . import cli
 from .console import error_console, output_console
@@ -16,6 +17,8 @@ from .console import error_console, output_console
 
 @cli.command("bench")
 @click.option("-m", "--model", "model_name", default=None, help="Registered name or .safetensors path (default model if omitted).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="Time an architecture preset with random weights (speed does not depend on the weights).")
 @click.option("--size", default="320x180", show_default=True, help="LR input size WIDTHxHEIGHT.")
 @click.option("--frames", type=int, default=12, show_default=True, help="Frames in the synthetic clip.")
 @click.option("--device", default="auto", show_default=True)
@@ -24,7 +27,7 @@ from .console import error_console, output_console
 @click.option("--tile-batch", type=int, default=None)
 @click.option("--memory-check", is_flag=True, help="Also compare peak RSS for the clip and one twice as long.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def bench_command(model_name, size, frames, device, precision, window_stride, tile_batch, memory_check, as_json):
+def bench_command(model_name, preset, size, frames, device, precision, window_stride, tile_batch, memory_check, as_json):
     """Measure model-only and end-to-end throughput, efficiency and memory."""
     try:
         width, height = parse_size(size)
@@ -32,9 +35,14 @@ def bench_command(model_name, size, frames, device, precision, window_stride, ti
         raise UsageError(str(error)) from None
     if frames < 1:
         raise UsageError("--frames must be at least 1")
-    model = load_model(model_name)
+    if model_name and preset:
+        raise UsageError("use either -m/--model or --preset, not both")
+    if preset:
+        model, label = VSRTransformer(PRESETS[preset]).eval(), f"{preset} (random weights)"
+    else:
+        model, label = load_model(model_name), model_name or "default"
     options = InferenceOptions(window_stride=window_stride, tile_batch=tile_batch, device=device, precision=precision)
-    report = run_bench(model, model_name or "default", width, height, frames, options).to_dict()
+    report = run_bench(model, label, width, height, frames, options).to_dict()
     if memory_check:
         report["memory_growth"] = memory_growth(model, width, height, frames, options)
     if as_json:

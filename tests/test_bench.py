@@ -1,0 +1,35 @@
+"""`vsrt bench --json` at a CI-friendly size."""
+
+import json
+
+import pytest
+
+from tiny_models import tiny_model
+from vsrt_cli.bench import parse_size
+from vsrt_cli.cli import main
+from vsrt_cli.weights.checkpoint import save_checkpoint
+
+
+def test_bench_json_reports_consistent_figures(tmp_path, capsys):
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "-m", str(weights), "--size", "40x24", "--frames", "4", "--device", "cpu", "--json",
+              "--memory-check"])
+    assert exit_info.value.code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["size"] == [40, 24] and report["frames"] == 4
+    assert report["model_fps"] > 0 and report["end_to_end_fps"] > 0
+    assert report["end_to_end_ratio"] == pytest.approx(report["end_to_end_fps"] / report["model_fps"], rel=0.01)
+    assert 0 < report["efficiency"] == pytest.approx(report["achieved_gmac_per_s"] / report["peak_gmac_per_s"], rel=0.01)
+    # 40x24 needs 3x2 tiles of 16 px; T=3 windows of stride 1: 6 * 3 * 256 / 960 LR pixels per output pixel.
+    assert report["lr_pixels_per_output_pixel"] == pytest.approx(6 * 3 * 256 / 960, rel=1e-3)
+    assert report["official_to_default_compute"] > 0
+    assert report["peak_rss_mb_end_to_end"] > 0
+    assert report["memory_growth"]["ratio"] > 0
+
+
+def test_size_parsing():
+    assert parse_size("640x360") == (640, 360)
+    for bad in ("640", "x360", "0x10", "axb"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
