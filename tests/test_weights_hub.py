@@ -21,8 +21,8 @@ import torch
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import LocalEntryNotFoundError
 
+from cli_runner import run_cli
 from hub_server import FakeHub
-from vsrt_cli.cli import main
 from vsrt_cli.errors import WeightsMissingError
 from vsrt_cli.models.spynet import SPyNet
 from vsrt_cli.models.vsrt import VSRTConfig, VSRTransformer
@@ -132,13 +132,6 @@ def setup(tmp_path, monkeypatch):
             "vsrt": (vsrt_net, vsrt_bytes),
             "tmp": tmp_path,
         }
-
-
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stopped:
-        main(args)
-    captured = capsys.readouterr()
-    return stopped.value.code, captured.out, captured.err
 
 
 def blobs(cache: Path) -> list[Path]:

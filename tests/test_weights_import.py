@@ -9,13 +9,13 @@ import pytest
 import torch
 from torch import nn
 
-from vsrt_cli.cli import main
 from vsrt_cli.errors import CheckpointError
 from vsrt_cli.models.spynet import SPyNet
 from vsrt_cli.models.vsrt import VSRTConfig, VSRTransformer
 from vsrt_cli.weights.checkpoint import read_metadata
 from vsrt_cli.weights.importer import infer_config
 from vsrt_cli.weights.loading import load_model, load_spynet
+from cli_runner import run_cli
 
 TINY = VSRTConfig(
     num_frames=3, channels=8, tile_size=16, patch_size=4, depth=1,
@@ -51,11 +51,6 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.delenv("VSRT_REGISTRY", raising=False)
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stopped:
-        main([str(arg) for arg in args])
-    captured = capsys.readouterr()
-    return stopped.value.code, captured.out, captured.err
 
 
 def leftovers(folder: Path) -> list[str]:

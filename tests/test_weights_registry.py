@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import vsrt_cli
-from vsrt_cli.cli import main
 from vsrt_cli.errors import CheckpointError, UsageError, WeightsMissingError
 from vsrt_cli.models.spynet import SPyNet
 from vsrt_cli.models.vsrt import PRESETS, VSRTConfig, VSRTransformer
@@ -26,6 +25,7 @@ from vsrt_cli.weights.registry import (
     user_weights_dir,
 )
 from vsrt_cli.weights.loading import load_model, resolve_weights
+from cli_runner import run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = VSRTConfig(
@@ -53,11 +53,6 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("VSRT_REGISTRY", raising=False)
 
 
-def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as stopped:
-        main([str(arg) for arg in args])
-    captured = capsys.readouterr()
-    return stopped.value.code, captured.out, captured.err
 
 
 def tiny_bundle(folder: Path, sha256: str | None = "auto") -> tuple[VSRTransformer, Path]:
