@@ -88,7 +88,8 @@ def test_resumed_run_matches_an_uninterrupted_one_exactly(photo_dir, tmp_path):
         Trainer(config, tmp_path / "split", **quiet)
     resumed = Trainer(config, tmp_path / "split", resume=True, **quiet)
     assert resumed.step == 7 and resumed.samples == 14
-    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(learning_rate(0, config.train))
+    # The optimiser state came back too: its lr is the one step 7 (index 6) trained with.
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(learning_rate(6, config.train))
     resumed.run()
 
     assert resumed.step == straight.step == 16

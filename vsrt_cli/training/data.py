@@ -283,9 +283,10 @@ def sample_camera_path(
     high_bound = np.array([source_width - 1 - margin, source_height - 1 - margin])
 
     for _ in range(8):
-        # The zoom is limited so the path never magnifies below min_zoom.
         scales = base_scale * np.exp(zoom_rate * tau)
-        scales = np.maximum(scales, config.min_zoom)
+        # Lifted as a whole rather than clipped, so the zoom stays smooth while never
+        # magnifying past min_zoom.
+        scales = scales * max(1.0, config.min_zoom / scales.min())
         drift = (velocity[None, :] * tau[:, None] + 0.5 * accel[None, :] * tau[:, None] ** 2) * base_scale
         relative = CameraPath(drift, scales, tilt + spin * tau).corners(size).reshape(-1, 2)
         low = low_bound - relative.min(axis=0)

@@ -441,20 +441,39 @@ class Trainer:
         self.samples += lr_frames.shape[0]
         return float(loss.detach())
 
-    def validate(self) -> dict[str, Any] | None:
-        """Score the EMA weights on the held-out set; keep best.safetensors up to date."""
+    def _prepare_validation(self) -> bool:
+        """Make sure the held-out set exists (building it if needed); False if disabled."""
         vc = self.config.validation
-        if not vc.dir:
-            return None
-        from .validation import build_validation_set, score_model, validation_set_ready
+        if not vc.dir or not vc.every_steps:
+            return False
+        # Imported now rather than at the first validation, so that a long run does not
+        # depend on the inference code still importing cleanly hours after it started.
+        from .validation import build_validation_set, validation_set_ready
 
         if not validation_set_ready(vc.dir, vc.frames):
             if not vc.source:
-                raise InputError(f"validation set {vc.dir} is missing and no source is configured")
+                raise InputError(f"validation set {vc.dir} is missing and no validation.source is configured")
             self.note(f"building the validation set in {vc.dir} from {vc.source}")
             build_validation_set(vc.dir, vc.source, vc.frames)
+        return True
+
+    def validate(self) -> dict[str, Any] | None:
+        """Score the EMA weights on the held-out set; keep best.safetensors up to date.
+
+        A failure is logged and training goes on: losing hours of training to a problem in
+        the scoring path would be worse than one missing validation point.
+        """
+        if not self._prepare_validation():
+            return None
+        from .validation import score_model
+
         started = time.perf_counter()
-        scores = score_model(self.ema.model, vc.dir)
+        try:
+            scores = score_model(self.ema.model, self.config.validation.dir)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            self._record({"event": "val_error", "step": self.step, "error": f"{type(exc).__name__}: {exc}"})
+            self.note(f"validation at step {self.step} failed ({type(exc).__name__}: {exc}); training continues")
+            return None
         self.last_val_step = self.step
         entry = {
             "event": "val",
@@ -500,6 +519,11 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         data = self.load_data()
+        if self._prepare_validation():
+            # Loaded up front (see _prepare_validation).
+            from ..inference import InferenceOptions  # noqa: F401
+            from ..quality import evaluate  # noqa: F401
+            from .validation import score_model  # noqa: F401
         end_step = tc.total_steps if max_steps is None else min(tc.total_steps, max_steps)
         self.note(
             f"run {self.config.name}: step {self.step} -> {end_step} of {tc.total_steps}, batch {tc.batch_size},"

@@ -90,14 +90,19 @@ def held_out_frames(source: Path, clip: HeldOutClip, frames: int = FRAMES_PER_CL
     return out
 
 
-def build_validation_set(out_dir: Path | str, source: Path | str = DEFAULT_SOURCE, frames: int = FRAMES_PER_CLIP) -> dict[str, Any]:
-    """(Re)write the validation set under ``out_dir``; returns its manifest.
+def build_validation_set(
+    out_dir: Path | str,
+    source: Path | str = DEFAULT_SOURCE,
+    frames: int = FRAMES_PER_CLIP,
+    clips: tuple[HeldOutClip, ...] = HELD_OUT,
+) -> dict[str, Any]:
+    """(Re)write the validation set of ``clips`` under ``out_dir``; returns its manifest.
 
     Built in a sibling folder and swapped in, so an interrupted build never leaves a
     half-written set that a training run would then score against.
     """
     out_dir, source = Path(out_dir), Path(source)
-    missing = [c.file for c in HELD_OUT if not (source / c.file).is_file()]
+    missing = [c.file for c in clips if not (source / c.file).is_file()]
     if missing:
         raise InputError(f"held-out source videos not found in {source}: {', '.join(missing)}")
     staging = out_dir.with_name(f".{out_dir.name}.partial")
@@ -108,7 +113,7 @@ def build_validation_set(out_dir: Path | str, source: Path | str = DEFAULT_SOURC
         "layout": "GT/<clip>/%08d.png and BIx4/<clip>/%08d.png (MATLAB bicubic x1/4 of GT, uint8)",
         "clips": [],
     }
-    for clip in HELD_OUT:
+    for clip in clips:
         gt_frames = held_out_frames(source, clip, frames)
         for sub in ("GT", "BIx4"):
             (staging / sub / clip.name).mkdir(parents=True, exist_ok=True)
@@ -131,8 +136,10 @@ def build_validation_set(out_dir: Path | str, source: Path | str = DEFAULT_SOURC
     return manifest
 
 
-def validation_set_ready(out_dir: Path | str, frames: int = FRAMES_PER_CLIP) -> bool:
-    """True if ``out_dir`` holds a complete set of this format with ``frames`` per clip."""
+def validation_set_ready(
+    out_dir: Path | str, frames: int = FRAMES_PER_CLIP, clips: tuple[HeldOutClip, ...] = HELD_OUT
+) -> bool:
+    """True if ``out_dir`` holds a complete set of ``clips`` in this format, ``frames`` each."""
     out_dir = Path(out_dir)
     try:
         manifest = json.loads((out_dir / "manifest.json").read_text())
@@ -141,7 +148,7 @@ def validation_set_ready(out_dir: Path | str, frames: int = FRAMES_PER_CLIP) -> 
     if manifest.get("format") != "vsrt-validation" or manifest.get("version") != FORMAT_VERSION:
         return False
     names = [c.get("name") for c in manifest.get("clips", [])]
-    if names != [c.name for c in HELD_OUT]:
+    if names != [c.name for c in clips]:
         return False
     for clip in manifest["clips"]:
         if clip.get("frames") != frames:
