@@ -28,6 +28,7 @@ from vsrt_cli.models.spynet import SPyNet
 from vsrt_cli.models.vsrt import VSRTConfig, VSRTransformer
 from vsrt_cli.weights.checkpoint import save_checkpoint
 from vsrt_cli.weights.loading import load_model, load_spynet, resolve_weights
+from tiny_models import one_torch_thread
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = VSRTConfig(
@@ -38,13 +39,7 @@ SPACE = "someone/flow-space"
 MODELS = "someone/tiny-vsrt"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny networks here run faster on one thread than on a contended pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
 
 def spynet_payload(seed: int = 0) -> tuple[SPyNet, bytes]:

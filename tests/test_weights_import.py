@@ -16,6 +16,7 @@ from vsrt_cli.weights.checkpoint import read_metadata
 from vsrt_cli.weights.importer import infer_config
 from vsrt_cli.weights.loading import load_model, load_spynet
 from cli_runner import run_cli
+from tiny_models import one_torch_thread
 
 TINY = VSRTConfig(
     num_frames=3, channels=8, tile_size=16, patch_size=4, depth=1,
@@ -23,13 +24,7 @@ TINY = VSRTConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny networks here run faster on one thread than on a contended pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
 
 class Opaque:

@@ -26,6 +26,7 @@ from vsrt_cli.weights.registry import (
 )
 from vsrt_cli.weights.loading import load_model, resolve_weights
 from cli_runner import run_cli
+from tiny_models import one_torch_thread
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = VSRTConfig(
@@ -38,13 +39,7 @@ SMALL = VSRTConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The tiny networks here run faster on one thread than on a contended pool."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(autouse=True)

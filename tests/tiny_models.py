@@ -23,3 +23,11 @@ def tiny_config(frames: int = 3, self_flow: str = "zero") -> VSRTConfig:
 def tiny_model(frames: int = 3, self_flow: str = "zero", seed: int = 0) -> VSRTransformer:
     torch.manual_seed(seed)
     return VSRTransformer(tiny_config(frames, self_flow)).eval()
+
+
+def one_torch_thread():
+    """Fixture body: tiny networks run faster on one thread than on a contended pool."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
