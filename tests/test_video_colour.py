@@ -100,3 +100,19 @@ def test_ten_bit_output_round_trips_a_flat_patch_tightly(tmp_path):
         assert reader.info.pix_fmt == "yuv420p10le"
         rgb = next(iter(reader)).rgb
     assert np.abs(patch_centres(rgb) - COLOURS).max() < 0.3 / 255
+
+
+@pytest.mark.parametrize("pix_fmt", ["rgb24", "bgr0", "gbrp", "gray"])
+def test_eight_bit_rgb_and_grey_frames_convert_exactly(pix_fmt):
+    # swscale widens 8-bit samples by shifting (255 -> 65280); every code must survive.
+    from vsrt_cli.video.colour import resolve_colour
+    from vsrt_cli.video.convert import frame_to_rgb
+
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    rgb = np.stack([levels, levels[::-1], levels.T], axis=-1)
+    if pix_fmt == "gray":
+        rgb = np.repeat(levels[..., None], 3, axis=-1)
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(format=pix_fmt)
+    colour = resolve_colour(16, 16, pix_fmt, None, None, None, None)
+    converted = frame_to_rgb(frame, colour)
+    assert np.array_equal(np.round(converted * 255).astype(np.uint8), rgb)

@@ -224,9 +224,9 @@ def test_missing_source_is_reported(tmp_path, capsys):
 
 
 def test_checkpoint_error_from_the_api(tmp_path):
-    from vsrt_cli.weights.importer import import_weights
+    from vsrt_cli.weights.importer import import_any
 
     source = tmp_path / "notes.txt"
     source.write_text("hello")
     with pytest.raises(CheckpointError):
-        import_weights(source, tmp_path / "x.safetensors")
+        import_any(source, tmp_path / "x.safetensors")

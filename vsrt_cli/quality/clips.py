@@ -17,6 +17,8 @@ import av
 import numpy as np
 
 from ..errors import InputError, OutputError, UsageError
+from ..video import VideoReader
+from .metrics import to_uint8
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -107,20 +109,13 @@ class Clip:
             yield read_image(p)
 
     def _video_frames(self, max_frames: int | None) -> Iterator[np.ndarray]:
-        count = 0
-        try:
-            with av.open(str(self.path)) as container:
-                if not container.streams.video:
-                    raise InputError(f"{self.path} has no video stream")
-                for frame in container.decode(video=0):
-                    yield frame.to_ndarray(format="rgb24")
-                    count += 1
-                    if max_frames is not None and count >= max_frames:
-                        return
-        except (av.FFmpegError, OSError) as exc:
-            raise InputError(f"cannot decode {self.path} (after {count} frames): {exc}") from exc
-        if count == 0:
-            raise InputError(f"{self.path} contains no decodable frames")
+        # The reader `vsrt upscale` uses, so a clip is scored on the same RGB (same
+        # colour matrix and range) that the upscaler would be given.
+        with VideoReader(self.path) as reader:
+            for count, frame in enumerate(reader, start=1):
+                yield to_uint8(frame.rgb)
+                if max_frames is not None and count >= max_frames:
+                    return
 
 
 def _frames_in(folder: Path) -> tuple[Path, ...]:

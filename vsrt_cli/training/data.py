@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, UsageError
+from ..quality.clips import read_image
 from ..quality.imresize import imresize
 
 # The clips the validation set is made of. They are never trained on, whatever a config
@@ -117,19 +118,12 @@ class DataConfig:
 # -- decoding and shrinking -------------------------------------------------------------
 
 
-def decode_image(path: Path) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB (PyAV decodes a JPEG as a one-frame video)."""
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                return frame.to_ndarray(format="rgb24")
-    except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
-        raise InputError(f"cannot decode image {path}: {exc}") from exc
-    raise InputError(f"cannot decode image {path}: no picture in it")
-
-
 def decode_video(path: Path, max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (segment, frame) for every frame of ``path`` that decodes, in order.
+
+    Unlike ``VideoReader`` this keeps FFmpeg's own RGB conversion and reports where the
+    damage is: the training cache and the held-out validation frames must stay byte-for-byte
+    what earlier runs were trained and measured on.
 
     A damaged packet is skipped instead of ending the video; ``segment`` counts the breaks
     seen so far, so callers can tell that the frames on either side of one are not
@@ -470,7 +464,7 @@ class TrainingData:
         factor = int(self.config.photo_downscale)
 
         def build() -> np.ndarray:
-            return shrink(decode_image(path), factor)
+            return shrink(read_image(path), factor)
 
         image = _cached(cache, f"photo-{path.stem}", _cache_key(path, factor), build)
         if min(image.shape[:2]) < self.config.gt_size + 8:

@@ -96,12 +96,16 @@ def frame_to_rgb(frame, colour: ColourTags) -> np.ndarray:
 
 
 def _swscale_to_rgb(frame, colour: ColourTags) -> np.ndarray:
-    kwargs = {"format": "rgb48le", "dst_color_range": 2, "interpolation": _SWS_FLAGS}
+    # swscale widens 8-bit samples to 16 bits by shifting (255 becomes 65280, not 65535),
+    # which would darken every 8-bit RGB or grey source by up to a code; rgb24 is exact.
+    eight_bit = max(component.bits for component in frame.format.components) <= 8
+    target, top = ("rgb24", 255.0) if eight_bit else ("rgb48le", 65535.0)
+    kwargs = {"format": target, "dst_color_range": 2, "interpolation": _SWS_FLAGS}
     if not frame.format.is_rgb and colour.matrix_used in _SWS_MATRIX:
         kwargs["src_colorspace"] = _SWS_MATRIX[colour.matrix_used]
         kwargs["src_color_range"] = 2 if colour.full_range else 1
     rgb = frame.reformat(**kwargs).to_ndarray()
-    return rgb.astype(np.float32) * np.float32(1.0 / 65535.0)
+    return rgb.astype(np.float32) * np.float32(1.0 / top)
 
 
 def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourTags, codes: dict[str, int]):

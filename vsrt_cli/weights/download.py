@@ -183,10 +183,7 @@ def convert(cached: Path, target: Path, entry: ModelEntry, source: HubSource) ->
         "source_repo": f"{source.repo_type}:{source.repo_id}@{source.revision}",
         "model_name": entry.name,
     }
-    if entry.kind == "spynet":
-        importer.import_spynet(cached, target, metadata=metadata, force=True)
-    else:
-        importer.import_weights(cached, target, config=entry.config, metadata=metadata, force=True)
+    importer.import_any(cached, target, config=entry.config, metadata=metadata, force=True, expect=entry.kind)
 
 
 def fetch_adhoc(

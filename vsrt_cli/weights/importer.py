@@ -358,42 +358,6 @@ def spynet_state(state: dict[str, torch.Tensor], path: Path) -> tuple[dict[str, 
 # ---------------------------------------------------------------------------- writing
 
 
-def import_weights(
-    src: str | Path,
-    dest: str | Path | None = None,
-    *,
-    config: VSRTConfig | None = None,
-    hints: dict[str, Any] | None = None,
-    param_key: str | None = None,
-    metadata: dict[str, str] | None = None,
-    force: bool = False,
-    registry: Registry | None = None,
-) -> ImportReport:
-    """Import a VSR-Transformer checkpoint (``config`` skips inference); see ``import_any``."""
-    return import_any(
-        src,
-        dest,
-        config=config,
-        hints=hints,
-        param_key=param_key,
-        metadata=metadata,
-        force=force,
-        registry=registry,
-        expect="vsr-transformer",
-    )
-
-
-def import_spynet(
-    src: str | Path,
-    dest: str | Path,
-    *,
-    metadata: dict[str, str] | None = None,
-    force: bool = False,
-) -> ImportReport:
-    """Import a standalone SPyNet (mmediting or BasicSR layout) into ``dest``."""
-    return import_any(src, dest, metadata=metadata, force=force, expect="spynet")
-
-
 def import_any(
     src: str | Path,
     dest: str | Path | None = None,
