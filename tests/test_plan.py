@@ -54,9 +54,9 @@ def test_windows_do_not_depend_on_knowing_the_length_until_the_end():
     assert compared >= 12
 
 
-def test_default_stride_keeps_the_central_frames():
-    assert default_stride(5) == 3
-    assert default_stride(7) == 5
+def test_default_stride_puts_windows_side_by_side():
+    assert default_stride(5) == 5
+    assert default_stride(7) == 7
     assert default_stride(1) == 1
 
 
