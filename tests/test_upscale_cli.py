@@ -248,3 +248,11 @@ def test_python_module_entry_point(tmp_path):
     result = subprocess.run([sys.executable, "-m", "vsrt_cli", "--help"], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert result.returncode == 0 and "upscale" in result.stdout
+
+
+def test_big_output_frames_wait_fewer_at_a_time():
+    from vsrt_cli.pipeline.upscale import ENCODE_DEPTH, encode_queue_depth
+
+    assert encode_queue_depth(1280, 720) == ENCODE_DEPTH
+    assert encode_queue_depth(5120, 2880) == 1  # 177 MB of float32 RGB per frame
+    assert encode_queue_depth(40000, 40000) == 1

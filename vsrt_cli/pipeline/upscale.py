@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from torch import nn
 
 from ..errors import InputError, OutputError
@@ -22,6 +21,15 @@ from .threads import BackgroundSink, Prefetcher
 # threads busy, small enough that memory does not depend on the video.
 DECODE_DEPTH = 4
 ENCODE_DEPTH = 4
+# Output frames wait as float32 RGB (at 4x of 720p, 177 MB each), so big ones wait fewer.
+ENCODE_QUEUE_BYTES = 256 * 2**20
+
+
+def encode_queue_depth(width: int, height: int) -> int:
+    """Output frames of this size that may wait for the encoder: ENCODE_DEPTH, or fewer
+    when they would exceed ENCODE_QUEUE_BYTES, but always at least one."""
+    frame_bytes = width * height * 3 * 4
+    return max(1, min(ENCODE_DEPTH, ENCODE_QUEUE_BYTES // frame_bytes))
 
 
 @dataclass
@@ -100,12 +108,16 @@ def upscale_video(
         try:
             with atomic_output(target) as partial:
                 writer = VideoWriter(partial, source=info, width=width, height=height, options=encode)
-                sink = BackgroundSink(lambda item: writer.write(item[0], pts=item[1], duration=item[2]), ENCODE_DEPTH)
+                sink = BackgroundSink(
+                    lambda item: writer.write(item[0], pts=item[1], duration=item[2]),
+                    encode_queue_depth(width, height),
+                )
                 frames = Prefetcher(decoded(), DECODE_DEPTH)
                 try:
                     for output in upscaler.upscale(frames):
                         pts, duration = timing.popleft()
-                        sink.put((np.clip(output, 0.0, 1.0), pts, duration))
+                        # Unclamped: the writer's colour conversion clamps as it goes.
+                        sink.put((output, pts, duration))
                         done += 1
                         if progress is not None:
                             progress(Progress(done, info.n_frames, time.monotonic() - started))

@@ -18,6 +18,14 @@ X26X_PRESETS = (
 # The same speed/quality ladder expressed in each encoder's own scale.
 _VPX_CPU_USED = dict(zip(X26X_PRESETS, ("8", "7", "6", "5", "4", "3", "2", "1", "0", "0")))
 _SVT_PRESETS = dict(zip(X26X_PRESETS, ("12", "11", "10", "9", "8", "7", "5", "4", "2", "1")))
+# x264 and x265 hold every frame of their rate-control lookahead: x264 about 3 bytes per
+# pixel each (44 MB per 5120x2880 frame, measured), so the presets' 40-60 frames would take
+# 2-3 GB at 4x of 720p. Lookahead is shortened so that it holds at most this many pixels.
+LOOKAHEAD_PIXEL_BUDGET = 120_000_000
+MIN_LOOKAHEAD = 4
+# Each preset's own rc-lookahead (x264's and x265's preset tables).
+_X264_LOOKAHEAD = dict(zip(X26X_PRESETS, (0, 0, 10, 20, 30, 40, 50, 60, 60, 60)))
+_X265_LOOKAHEAD = dict(zip(X26X_PRESETS, (5, 10, 15, 15, 15, 20, 25, 40, 40, 60)))
 _QSCALE_ENCODERS = ("mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "h263p")
 _LAMBDA_PER_QP = 118  # FFmpeg's FF_QP2LAMBDA
 
@@ -168,17 +176,39 @@ def _pix_fmt_for_odd_size(
     )
 
 
-def encoder_settings(codec: str, crf: float, preset: str, user_options: dict | None = None) -> dict[str, str]:
+def lookahead_limit(codec: str, preset: str, width: int, height: int) -> int | None:
+    """The rc-lookahead that keeps x264/x265 within LOOKAHEAD_PIXEL_BUDGET for frames of
+    this size, or None where the preset's own lookahead already fits."""
+    table = {"libx264": _X264_LOOKAHEAD, "libx265": _X265_LOOKAHEAD}.get(codec)
+    if table is None or preset not in table:
+        return None
+    limit = max(MIN_LOOKAHEAD, LOOKAHEAD_PIXEL_BUDGET // max(1, width * height))
+    return limit if limit < table[preset] else None
+
+
+def encoder_settings(
+    codec: str,
+    crf: float,
+    preset: str,
+    user_options: dict | None = None,
+    frame_size: tuple[int, int] | None = None,
+) -> dict[str, str]:
     """Options for ``avcodec_open2``: quality and speed in the encoder's own terms.
 
-    ``user_options`` are applied last so a user can override anything chosen here.
+    ``frame_size`` (width, height) lets big frames get a shorter lookahead, so the
+    encoder's memory does not grow with the frame size unbounded. ``user_options`` are
+    applied last so a user can override anything chosen here.
     """
     quality = f"{crf:g}"
     if codec in ("libx264", "libx265"):
         settings = {"crf": quality, "preset": _x26x_preset(preset)}
+        lookahead = lookahead_limit(codec, preset, *frame_size) if frame_size else None
         if codec == "libx265":
             # x265 prints its banner and stats on stderr unless told not to.
-            settings["x265-params"] = "log-level=error"
+            params = ["log-level=error"] + ([f"rc-lookahead={lookahead}"] if lookahead is not None else [])
+            settings["x265-params"] = ":".join(params)
+        elif lookahead is not None:
+            settings["rc-lookahead"] = str(lookahead)
     elif codec in ("libvpx-vp9", "libvpx"):
         # Constant-quality mode needs the target bitrate forced to zero.
         settings = {"crf": quality, "b": "0", "cpu-used": _VPX_CPU_USED[_x26x_preset(preset)]}

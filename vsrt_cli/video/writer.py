@@ -187,7 +187,9 @@ class VideoWriter:
         for name, value in self._codes.items():
             setattr(ctx, name, value)
         opts = self.options
-        ctx.options = encoder_settings(self.codec, opts.crf, opts.preset, opts.encoder_options)
+        ctx.options = encoder_settings(
+            self.codec, opts.crf, opts.preset, opts.encoder_options, frame_size=(self.width, self.height)
+        )
         if self.source is not None:
             stream.metadata.update(clean_metadata(self.source.video_metadata))
             self._carry_rotation(stream)
