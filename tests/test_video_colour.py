@@ -116,3 +116,20 @@ def test_eight_bit_rgb_and_grey_frames_convert_exactly(pix_fmt):
     colour = resolve_colour(16, 16, pix_fmt, None, None, None, None)
     converted = frame_to_rgb(frame, colour)
     assert np.array_equal(np.round(converted * 255).astype(np.uint8), rgb)
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p10le", "yuv444p"])
+def test_banded_conversion_equals_whole_frame(monkeypatch, pix_fmt):
+    # Bands bound the conversion's memory on big frames; they must not change a value.
+    from vsrt_cli.video import convert
+    from vsrt_cli.video.colour import resolve_colour
+
+    rgb = np.random.default_rng(3).random((301, 250, 3), dtype=np.float32)
+    colour = resolve_colour(250, 301, pix_fmt, None, None, None, None)
+    banded = convert.rgb_to_frame(rgb, pix_fmt, colour, {})
+    monkeypatch.setattr(convert, "BAND_ROWS", 10_000)
+    whole = convert.rgb_to_frame(rgb, pix_fmt, colour, {})
+    dtype = np.uint16 if "10" in pix_fmt else np.uint8
+    for a, b in zip(banded.planes, whole.planes):
+        view = lambda plane: convert._plane_view(plane, dtype, plane.height, plane.width)  # noqa: E731
+        assert np.array_equal(view(a), view(b))

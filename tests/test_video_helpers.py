@@ -198,18 +198,18 @@ def test_encoder_settings_per_codec():
 
 
 def test_big_frames_get_a_shorter_lookahead():
-    from vsrt_cli.video.encoding import LOOKAHEAD_PIXEL_BUDGET, lookahead_limit
+    from vsrt_cli.video.encoding import LOOKAHEAD_PIXEL_BUDGET, MIN_LOOKAHEAD, lookahead_limit
 
     # 4x of 720p: a budget's worth of frames instead of medium's 40.
     assert lookahead_limit("libx264", "medium", 5120, 2880) == LOOKAHEAD_PIXEL_BUDGET // (5120 * 2880)
     assert lookahead_limit("libx264", "medium", 1280, 720) is None  # the preset's 40 fit
     assert lookahead_limit("libx264", "ultrafast", 5120, 2880) is None  # never lengthened
-    assert lookahead_limit("libx264", "medium", 20000, 20000) == 4  # never below the minimum
+    assert lookahead_limit("libx264", "medium", 20000, 20000) == MIN_LOOKAHEAD
     assert lookahead_limit("libvpx-vp9", "medium", 5120, 2880) is None
     x264 = encoder_settings("libx264", 18, "medium", frame_size=(5120, 2880))
-    assert x264["rc-lookahead"] == "8"
+    assert x264["rc-lookahead"] == str(LOOKAHEAD_PIXEL_BUDGET // (5120 * 2880))
     x265 = encoder_settings("libx265", 18, "medium", frame_size=(5120, 2880))
-    assert x265["x265-params"] == "log-level=error:rc-lookahead=8"
+    assert x265["x265-params"] == f"log-level=error:rc-lookahead={LOOKAHEAD_PIXEL_BUDGET // (5120 * 2880)}"
     # The user's own choice wins.
     assert encoder_settings("libx264", 18, "medium", {"rc-lookahead": 40}, (5120, 2880))["rc-lookahead"] == "40"
 

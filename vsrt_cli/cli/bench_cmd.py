@@ -26,15 +26,19 @@ from .console import error_console, output_console
 @click.option("--window-stride", type=int, default=None)
 @click.option("--tile-batch", type=int, default=None)
 @click.option("--memory-check", is_flag=True, help="Also compare peak RSS for the clip and one twice as long.")
+@click.option("--memory-frames", type=int, default=None,
+              help="Frames of the shorter clip in --memory-check (default: --frames); make it longer than the encoder's lookahead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def bench_command(model_name, preset, size, frames, device, precision, window_stride, tile_batch, memory_check, as_json):
+def bench_command(
+    model_name, preset, size, frames, device, precision, window_stride, tile_batch, memory_check, memory_frames, as_json
+):
     """Measure model-only and end-to-end throughput, efficiency and memory."""
     try:
         width, height = parse_size(size)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    if frames < 1:
-        raise UsageError("--frames must be at least 1")
+    if frames < 1 or (memory_frames is not None and memory_frames < 1):
+        raise UsageError("--frames and --memory-frames must be at least 1")
     if model_name and preset:
         raise UsageError("use either -m/--model or --preset, not both")
     if preset:
@@ -44,7 +48,7 @@ def bench_command(model_name, preset, size, frames, device, precision, window_st
     options = InferenceOptions(window_stride=window_stride, tile_batch=tile_batch, device=device, precision=precision)
     report = run_bench(model, label, width, height, frames, options).to_dict()
     if memory_check:
-        report["memory_growth"] = memory_growth(model, width, height, frames, options)
+        report["memory_growth"] = memory_growth(model, width, height, memory_frames or frames, options)
     if as_json:
         output_console().print_json(json.dumps(report))
         return

@@ -120,17 +120,31 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourTags, codes: dict[
     return frame
 
 
+# Rows converted at a time. The conversion makes about ten float32 temporaries of its
+# input's size; a whole 5120x2880 frame would need 0.5 GB of them at once. An even
+# count keeps 4:2:0 chroma row pairs inside one band, so banding changes no value.
+BAND_ROWS = 128
+
+
 def _planar_from_rgb(rgb, pix_fmt: str, layout: PlaneLayout, colour: ColourTags):
     h, w = rgb.shape[:2]
     full = colour.full_range or layout.full_range
-    y, cb, cr = rgb_to_yuv(rgb, colour.matrix_used, full, layout.bits)
-    cb = downsample_chroma(cb, layout.sub_x, layout.sub_y)
-    cr = downsample_chroma(cr, layout.sub_x, layout.sub_y)
     frame = av.VideoFrame(w, h, pix_fmt)
     dtype = _sample_dtype(layout.bits)
-    for plane, values in zip(frame.planes, (y, cb, cr)):
-        rows, cols = values.shape
-        _plane_view(plane, dtype, rows, cols)[...] = quantize(values, layout.bits)
+    chroma_w = -(-w // (1 << layout.sub_x))
+    chroma_h = -(-h // (1 << layout.sub_y))
+    planes = (
+        _plane_view(frame.planes[0], dtype, h, w),
+        _plane_view(frame.planes[1], dtype, chroma_h, chroma_w),
+        _plane_view(frame.planes[2], dtype, chroma_h, chroma_w),
+    )
+    for top in range(0, h, BAND_ROWS):
+        y, cb, cr = rgb_to_yuv(rgb[top : top + BAND_ROWS], colour.matrix_used, full, layout.bits)
+        cb = downsample_chroma(cb, layout.sub_x, layout.sub_y)
+        cr = downsample_chroma(cr, layout.sub_x, layout.sub_y)
+        chroma_top = top >> layout.sub_y
+        for plane, values, start in zip(planes, (y, cb, cr), (top, chroma_top, chroma_top)):
+            plane[start : start + values.shape[0]] = quantize(values, layout.bits)
     return frame
 
 

@@ -20,9 +20,10 @@ _VPX_CPU_USED = dict(zip(X26X_PRESETS, ("8", "7", "6", "5", "4", "3", "2", "1", 
 _SVT_PRESETS = dict(zip(X26X_PRESETS, ("12", "11", "10", "9", "8", "7", "5", "4", "2", "1")))
 # x264 and x265 hold every frame of their rate-control lookahead: x264 about 3 bytes per
 # pixel each (44 MB per 5120x2880 frame, measured), so the presets' 40-60 frames would take
-# 2-3 GB at 4x of 720p. Lookahead is shortened so that it holds at most this many pixels.
-LOOKAHEAD_PIXEL_BUDGET = 120_000_000
-MIN_LOOKAHEAD = 4
+# 2-3 GB at 4x of 720p. Lookahead is shortened so that it holds at most this many pixels:
+# at 5120x2880, x264 medium then plateaus at 0.86 GB (4 frames) instead of 2 GB (40).
+LOOKAHEAD_PIXEL_BUDGET = 60_000_000
+MIN_LOOKAHEAD = 3
 # Each preset's own rc-lookahead (x264's and x265's preset tables).
 _X264_LOOKAHEAD = dict(zip(X26X_PRESETS, (0, 0, 10, 20, 30, 40, 50, 60, 60, 60)))
 _X265_LOOKAHEAD = dict(zip(X26X_PRESETS, (5, 10, 15, 15, 15, 20, 25, 40, 40, 60)))
