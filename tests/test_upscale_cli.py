@@ -239,7 +239,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
     assert code == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["frames"] == 7 and plan["output_size"] == [160, 96]
-    assert plan["window_stride"] == 1 and plan["windows"] == 7  # T=3 -> stride 1
+    assert plan["window_stride"] == 3 and plan["windows"] == 3  # T=3 -> stride 3: frames 0-2, 3-5, 6
     assert plan["tiles_per_window"] == 3 * 2 and plan["gmac_per_frame"] > 0
     assert not (tmp_path / "o.mp4").exists()
 

@@ -107,13 +107,16 @@ def upscale_video(
 
         try:
             with atomic_output(target) as partial:
-                writer = VideoWriter(partial, source=info, width=width, height=height, options=encode)
-                sink = BackgroundSink(
-                    lambda item: writer.write(item[0], pts=item[1], duration=item[2]),
-                    encode_queue_depth(width, height),
-                )
-                frames = Prefetcher(decoded(), DECODE_DEPTH)
+                writer = sink = frames = None
                 try:
+                    # Inside the try: a Ctrl-C that lands while the threads are being
+                    # set up must still stop whichever of them already started.
+                    writer = VideoWriter(partial, source=info, width=width, height=height, options=encode)
+                    sink = BackgroundSink(
+                        lambda item: writer.write(item[0], pts=item[1], duration=item[2]),
+                        encode_queue_depth(width, height),
+                    )
+                    frames = Prefetcher(decoded(), DECODE_DEPTH)
                     for output in upscaler.upscale(frames):
                         pts, duration = timing.popleft()
                         # Unclamped: the writer's colour conversion clamps as it goes.
@@ -126,9 +129,9 @@ def upscale_video(
                     sink.finish()
                     writer.close()
                 except BaseException:
-                    frames.close()
-                    sink.abort()
-                    writer.abort()
+                    for stop in (frames and frames.close, sink and sink.abort, writer and writer.abort):
+                        if stop is not None:
+                            stop()
                     raise
                 frames.close()
         except PermissionError as error:
