@@ -213,7 +213,8 @@ def test_interrupt_in_the_library_leaves_nothing(tmp_path, weights):
 
 
 def test_ctrl_c_exits_130_and_removes_the_partial_file(tmp_path, weights):
-    source = make_video(tmp_path / "in.mp4", width=48, height=48, frames=40)
+    # Long enough that the run is still going when the Ctrl-C arrives, even on a fast machine.
+    source = make_video(tmp_path / "in.mp4", width=48, height=48, frames=400)
     target = tmp_path / "out.mp4"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     process = subprocess.Popen(
