@@ -223,6 +223,9 @@ def test_ctrl_c_exits_130_and_removes_the_partial_file(tmp_path, weights):
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
+        # A test run started in the background by a shell inherits SIGINT ignored, and so
+        # would vsrt; a terminal's Ctrl-C reaches a process whose SIGINT is the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path) and time.monotonic() < deadline and process.poll() is None:
