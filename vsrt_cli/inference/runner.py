@@ -54,8 +54,8 @@ class InferenceStats:
 def default_tile_overlap(tile_size: int) -> int:
     """3/32 of the tile (6 LR pixels for 64).
 
-    Measured on held-out clips, 6 pixels score within 0.002 dB of 8 and hide the seams
-    just as well, and at 180 rows they let 3 tiles cover the frame instead of 4.
+    On held-out clips at 320x180, 6 pixels scored within 0.002 dB of 8 (benchmarks/README.md),
+    and at 180 rows they let 3 tiles cover the frame instead of 4.
     """
     return tile_size * 3 // 32
 

@@ -36,7 +36,7 @@ def default_stride(num_frames: int) -> int:
 
     Every input frame then goes through the transformer once. The model is trained on all
     T outputs, and on held-out clips the window's end frames (one-sided context) scored
-    as well as the middle ones; the README's plan table gives the measured PSNR of each
+    as well as the middle ones; benchmarks/README.md gives the measured PSNR of each
     stride against stride 1 and the official protocol.
     """
     return max(1, num_frames)
