@@ -131,13 +131,7 @@ def _planar_from_rgb(rgb, pix_fmt: str, layout: PlaneLayout, colour: ColourTags)
     full = colour.full_range or layout.full_range
     frame = av.VideoFrame(w, h, pix_fmt)
     dtype = _sample_dtype(layout.bits)
-    chroma_w = -(-w // (1 << layout.sub_x))
-    chroma_h = -(-h // (1 << layout.sub_y))
-    planes = (
-        _plane_view(frame.planes[0], dtype, h, w),
-        _plane_view(frame.planes[1], dtype, chroma_h, chroma_w),
-        _plane_view(frame.planes[2], dtype, chroma_h, chroma_w),
-    )
+    planes = tuple(_plane_view(plane, dtype, plane.height, plane.width) for plane in frame.planes)
     for top in range(0, h, BAND_ROWS):
         y, cb, cr = rgb_to_yuv(rgb[top : top + BAND_ROWS], colour.matrix_used, full, layout.bits)
         cb = downsample_chroma(cb, layout.sub_x, layout.sub_y)
