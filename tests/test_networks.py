@@ -162,6 +162,34 @@ def test_reduced_precision_runs_and_stays_close(dtype):
     assert (reduced - reference).abs().max() < 0.1
 
 
+def test_autocast_output_is_summed_in_fp32():
+    """With the residual branch silenced the output is the bilinear base exactly, even
+    under bf16 autocast, whose 1/256 step near 1.0 would otherwise shift whole uint8 levels."""
+    model = VSRTransformer(TINY).eval()
+    torch.nn.init.zeros_(model.conv_last.weight)
+    torch.nn.init.zeros_(model.conv_last.bias)
+    lrs = torch.rand(1, 3, 3, 16, 16) * 0.5 + 0.5
+    with torch.no_grad():
+        reference = model(lrs)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            reduced = model(lrs)
+    assert reduced.dtype == torch.float32
+    assert torch.equal(reduced, reference)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_flow_warp_keeps_sub_pixel_positions_in_reduced_precision(dtype):
+    # Columns alternate 0 and 1, so a half-pixel shift must give 0.5 everywhere; with the
+    # sample positions in fp16 every column from 1024 on would snap to a whole pixel.
+    width = 2048
+    image = (torch.arange(width) % 2).to(dtype).expand(1, 1, 2, width).contiguous()
+    flow = torch.zeros(1, 2, width, 2)
+    flow[..., 0] = 0.5
+    warped = flow_warp(image, flow)
+    assert warped.dtype == dtype
+    assert torch.equal(warped[..., :-1].float(), torch.full((1, 1, 2, width - 1), 0.5))
+
+
 def test_attention_logits_do_not_overflow_in_fp16():
     """Large activations make q.k over 4096 features exceed fp16's range; fp32 logits keep it finite."""
     from vsrt_cli.models.vsrt import ConvSelfAttention

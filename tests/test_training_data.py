@@ -6,6 +6,8 @@ read from ../shared.
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import av
@@ -253,6 +255,27 @@ def test_training_data_windows_never_cross_a_break_and_held_out_clips_are_skippe
     assert np.array_equal(np.asarray(again.videos[0].frames), np.asarray(source.frames))
     lr, gt = data.batch(seed=1, step=0, batch_size=2)
     assert gt.shape == (2, 3, 3, 64, 64) and lr.shape == (2, 3, 3, 16, 16)
+
+
+def test_data_cache_follows_file_contents_not_paths_or_mtimes(tmp_path):
+    photos = _photo_dir(tmp_path, count=1)
+    cache = tmp_path / "cache"
+    config = DataConfig(photos=str(photos), gt_size=64, video_fraction=0.0, cache_dir=str(cache))
+    TrainingData(config, num_frames=3, log=lambda _: None)
+    first = sorted(p.name for p in cache.iterdir())
+    assert len(first) == 1
+    # A remounted or copied data folder (new mtimes, new path) reuses the cached array.
+    moved = tmp_path / "moved"
+    shutil.copytree(photos, moved)
+    os.utime(moved / "p0.png", (1, 1))
+    TrainingData(dataclasses.replace(config, photos=str(moved)), num_frames=3, log=lambda _: None)
+    assert sorted(p.name for p in cache.iterdir()) == first
+    # New contents under the same name replace the old entry instead of piling up beside it.
+    write_png(moved / "p0.png", natural_image(200, 180, seed=99))
+    data = TrainingData(dataclasses.replace(config, photos=str(moved)), num_frames=3, log=lambda _: None)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert len(entries) == 1 and entries != first
+    assert data.photos[0].image.shape[:2] == (100, 90)
 
 
 def test_batches_are_a_function_of_seed_and_step_and_lr_matches_gt(tmp_path):

@@ -33,18 +33,21 @@ def flow_warp(
     if image.shape[-2:] != flow.shape[1:3]:
         raise ValueError(f"image {tuple(image.shape)} and flow {tuple(flow.shape)} sizes differ")
     _, _, height, width = image.shape
+    # Sample positions stay fp32 whatever the image's dtype: in fp16 a column index of 1024
+    # or more has no fractional part at all, and in bf16 one of 64 has a step of half a pixel.
     rows, cols = torch.meshgrid(
-        torch.arange(height, device=image.device, dtype=image.dtype),
-        torch.arange(width, device=image.device, dtype=image.dtype),
+        torch.arange(height, device=image.device, dtype=torch.float32),
+        torch.arange(width, device=image.device, dtype=torch.float32),
         indexing="ij",
     )
-    grid = torch.stack((cols, rows), dim=2) + flow.to(image.dtype)
+    grid = torch.stack((cols, rows), dim=2) + flow.float()
     grid_x = 2.0 * grid[..., 0] / max(width - 1, 1) - 1.0
     grid_y = 2.0 * grid[..., 1] / max(height - 1, 1) - 1.0
     normalised = torch.stack((grid_x, grid_y), dim=3)
-    return F.grid_sample(
-        image, normalised, mode="bilinear", padding_mode=padding_mode, align_corners=True
+    warped = F.grid_sample(
+        image.float(), normalised, mode="bilinear", padding_mode=padding_mode, align_corners=True
     )
+    return warped.to(image.dtype)
 
 
 class ConvUnit(nn.Module):

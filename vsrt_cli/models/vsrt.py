@@ -423,4 +423,6 @@ class VSRTransformer(nn.Module):
         out = lrelu(F.pixel_shuffle(self.upconv2(out), 2))
         out = self.conv_last(lrelu(self.conv_hr(out)))
         base = F.interpolate(flat, scale_factor=SCALE, mode="bilinear", align_corners=False)
-        return (out + base.to(out.dtype)).view(batch, frames, 3, SCALE * height, SCALE * width)
+        # Summed in fp32: under bf16 autocast a [0.5, 1) value has a step of 1/256, which
+        # would put the output a whole uint8 level off.
+        return (out.float() + base.float()).view(batch, frames, 3, SCALE * height, SCALE * width)

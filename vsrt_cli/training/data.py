@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,9 +380,23 @@ class PhotoSource:
 
 
 def _cache_key(path: Path, *parts: object) -> str:
-    stat = path.stat()
-    text = "|".join(str(p) for p in (CACHE_VERSION, path.resolve(), stat.st_size, stat.st_mtime_ns, *parts))
+    # From the file's bytes, not its path or mtime: a data folder that is copied or
+    # remounted (fresh mtimes every session) must not trigger minutes of re-decoding.
+    content = hashlib.sha256()
+    with open(path, "rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            content.update(block)
+    text = "|".join(str(p) for p in (CACHE_VERSION, content.hexdigest(), *parts))
     return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _drop_stale_entries(cache_dir: Path, name: str, key: str) -> None:
+    """Delete the cache files of ``name`` made under any key other than ``key``."""
+    pattern = re.compile(rf"{re.escape(name)}-([0-9a-f]{{16}})(-segments)?\.npy")
+    for entry in cache_dir.glob(f"{name}-*.npy"):
+        match = pattern.fullmatch(entry.name)
+        if match and match.group(1) != key:
+            entry.unlink(missing_ok=True)
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
@@ -401,6 +416,7 @@ def _cached(cache_dir: Path | None, name: str, key: str, build) -> np.ndarray:
     target = cache_dir / f"{name}-{key}.npy"
     if not target.exists():
         _save_atomic(target, build())
+        _drop_stale_entries(cache_dir, name, key)
     return np.load(target, mmap_mode="r")
 
 
@@ -520,6 +536,7 @@ class TrainingData:
             # Frames last: their presence marks a complete entry.
             _save_atomic(segments_file, segments)
             _save_atomic(frames_file, frames)
+            _drop_stale_entries(cache, f"video-{path.stem}", key)
         return np.load(frames_file, mmap_mode="r"), np.load(segments_file)
 
     def describe(self) -> str:
