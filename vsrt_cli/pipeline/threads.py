@@ -106,9 +106,15 @@ class BackgroundSink(Generic[T]):
 
     def finish(self) -> None:
         """Wait until everything queued is consumed; raises the consumer's error."""
-        if self._thread.is_alive():
-            self._queue.put(_End())
-            self._thread.join()
+        # Polled like put(): a consumer that fails while the queue is full never takes
+        # the end marker, and a plain blocking put would wait for it forever.
+        while self._thread.is_alive():
+            try:
+                self._queue.put(_End(), timeout=_POLL_SECONDS)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
         if self._error is not None:
             raise self._error
 
