@@ -106,6 +106,7 @@ def make_video(
     audio_codec: str | None = None,
     full_range: bool = False,
     rotation: int = 0,
+    sample_aspect_ratio: Fraction | None = None,
     title: str | None = None,
     content=None,
     crf: int = 12,
@@ -138,6 +139,8 @@ def make_video(
         video = _add_video(out, codec, width, height, pix_fmt, fps, time_base, colour, full_range, crf)
         if rotation:
             video.set_display_rotation(rotation)
+        if sample_aspect_ratio:
+            video.codec_context.sample_aspect_ratio = sample_aspect_ratio
         audio = [_add_audio(out, _audio_codec(path, audio_codec), audio_rate, k) for k in range(audio_tracks)]
         subs = _add_subtitles(out, path, subtitles) if subtitles else None
         packets = []

@@ -56,7 +56,9 @@ def media_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cfr_mp4(media_dir):
-    return make_video(media_dir / "cfr.mp4", frames=12, title="A title", rotation=90)
+    return make_video(
+        media_dir / "cfr.mp4", frames=12, title="A title", rotation=90, sample_aspect_ratio=Fraction(8, 9)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +151,8 @@ def test_mp4_keeps_tags_rotation_metadata_and_faststart(cfr_mp4, cfr_mp4_out):
     assert facts["tags"] == video_stream_facts(cfr_mp4)["tags"] == (1, 1, 1, 1)
     assert facts["container_metadata"].get("title") == "A title"
     assert probe(dst).rotation == 90
+    # Non-square pixels (a DVD's 8:9) stay non-square, or the picture would be stretched.
+    assert probe(dst).sample_aspect_ratio == probe(cfr_mp4).sample_aspect_ratio == Fraction(8, 9)
     head = dst.read_bytes()
     assert head.index(b"moov") < head.index(b"mdat")  # index first: streamable
     assert writer.notes == []

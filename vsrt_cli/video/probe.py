@@ -45,6 +45,7 @@ class VideoInfo:
     colour: ColourTags
     rotation: int
     streams: tuple[StreamInfo, ...]
+    sample_aspect_ratio: Fraction | None = None  # None: square pixels
     video_index: int = 0
     format_name: str = ""
     start_pts: int | None = None
@@ -105,6 +106,7 @@ def _inspect(container, path: Path) -> VideoInfo:
             source.color_primaries, source.color_trc,
         ),
         rotation=int(round(first.rotation)) % 360 if first is not None else 0,
+        sample_aspect_ratio=_pixel_aspect(stream),
         streams=tuple(stream_info(s) for s in container.streams),
         video_index=stream.index,
         format_name=container.format.name,
@@ -112,6 +114,14 @@ def _inspect(container, path: Path) -> VideoInfo:
         metadata=dict(container.metadata),
         video_metadata=dict(stream.metadata),
     )
+
+
+def _pixel_aspect(stream) -> Fraction | None:
+    # The container's value first, then the bitstream's, as FFmpeg's own guess does.
+    for ratio in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio):
+        if ratio and ratio > 0:
+            return None if ratio == 1 else Fraction(ratio)
+    return None
 
 
 def first_frame(container, stream):

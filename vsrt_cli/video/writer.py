@@ -193,6 +193,9 @@ class VideoWriter:
         if self.source is not None:
             stream.metadata.update(clean_metadata(self.source.video_metadata))
             self._carry_rotation(stream)
+            if self.source.sample_aspect_ratio:
+                # A 4x upscale scales both axes alike, so the pixel shape is unchanged.
+                ctx.sample_aspect_ratio = self.source.sample_aspect_ratio
         return stream
 
     def _carry_rotation(self, stream) -> None:
