@@ -149,6 +149,12 @@ def test_zero_self_flow_matches_spynet_pairs_between_neighbours():
     assert fw_zero[:, 0].abs().max() == 0 and bw_zero[:, -1].abs().max() == 0
 
 
+@pytest.mark.parametrize("frames", [0, 4, 6])
+def test_config_rejects_windows_without_a_centre_frame(frames):
+    with pytest.raises(ValueError, match="num_frames must be odd"):
+        tiny_config(frames)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_reduced_precision_runs_and_stays_close(dtype):
     torch.manual_seed(0)

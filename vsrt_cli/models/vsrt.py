@@ -52,8 +52,9 @@ class VSRTConfig:
     self_flow: str = "spynet"
 
     def __post_init__(self) -> None:
-        if self.num_frames < 1:
-            raise ValueError("num_frames must be at least 1")
+        if self.num_frames < 1 or self.num_frames % 2 == 0:
+            # Windows are centred on a frame and padded symmetrically, as in the official code.
+            raise ValueError(f"num_frames must be odd and at least 1, got {self.num_frames}")
         if self.tile_size % self.patch_size:
             raise ValueError("tile_size must be a multiple of patch_size")
         if self.tile_size % 4:
