@@ -163,6 +163,30 @@ def test_truncated_input_upscales_what_decodes(tmp_path, weights):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize(
+    ("size", "damaged_bytes", "note"),
+    [
+        # Small frames: the damage takes whole packets, which cannot be decoded.
+        ((32, 32), 600, "could not be decoded"),
+        # Bigger frames: the decoder conceals the damage and flags the frame as corrupt.
+        ((320, 240), 8, "damaged data were upscaled"),
+    ],
+)
+def test_damage_in_the_middle_is_reported_in_the_notes(tmp_path, size, damaged_bytes, note):
+    # MP4 finds every packet from its index, so damage stays local to a few frames.
+    width, height = size
+    source = make_video(tmp_path / "clean.mp4", width=width, height=height, frames=12, audio_tracks=0, faststart=True)
+    data = bytearray(source.read_bytes())
+    start = len(data) // 2
+    noise = np.random.default_rng(1).integers(0, 256, damaged_bytes, dtype=np.uint8).tobytes()
+    data[start : start + damaged_bytes] = noise
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    result = upscale_video(damaged, tmp_path / "out.mp4", tiny_model())
+    assert result.frames >= 9
+    assert any(note in text for text in result.notes), result.notes
+
+
 def test_output_safety(tmp_path, weights):
     source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
     original = source.read_bytes()

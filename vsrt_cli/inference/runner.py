@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
@@ -48,7 +48,6 @@ class InferenceStats:
     oom_retries: int = 0
     device: str = ""
     precision: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 def default_tile_overlap(tile_size: int) -> int:

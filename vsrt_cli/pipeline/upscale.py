@@ -139,6 +139,13 @@ def upscale_video(
         notes = list(writer.notes)
         if reader.decode_errors:
             notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")
+        if reader.corrupt_frames:
+            notes.append(f"{reader.corrupt_frames} frame(s) decoded from damaged data were upscaled as decoded")
+        if upscaler.stats.oom_retries:
+            notes.append(
+                f"ran out of {upscaler.stats.device} memory {upscaler.stats.oom_retries} time(s); "
+                f"continued with {upscaler.stats.tile_batch} tile(s) per step"
+            )
     seconds = time.monotonic() - started
     return UpscaleResult(
         source=str(source),
