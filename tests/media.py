@@ -327,3 +327,24 @@ def stream_kinds(path) -> list[str]:
     """Stream types in index order, e.g. ['video', 'audio', 'audio', 'subtitle']."""
     with av.open(str(path)) as container:
         return [stream.type for stream in container.streams]
+
+
+def make_interlaced_video(path, width: int = 64, height: int = 48, frames: int = 8) -> Path:
+    """An MPEG-2 file coded as interlaced whose two fields differ (the odd rows move), as
+    a DV or DVD source would: decoded frames are flagged interlaced and show a comb."""
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg2video", rate=25)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.codec_context.options = {"flags": "+ildct+ilme", "b": "4M"}
+        for i in range(frames):
+            rgb = np.full((height, width, 3), 60, np.uint8)
+            rgb[0::2, 8 + 2 * i : 24 + 2 * i] = 220  # top field
+            rgb[1::2, 12 + 2 * i : 28 + 2 * i] = 220  # bottom field, half a frame later
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode(None):
+            out.mux(packet)
+    return path

@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from media import audio_packets, make_video, read_frames, stream_kinds
+from media import audio_packets, make_interlaced_video, make_video, read_frames, stream_kinds
 from tiny_models import tiny_model
 from vsrt_cli.cli import main
 from vsrt_cli.pipeline import upscale_video
@@ -270,6 +270,23 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
     assert plan["window_stride"] == 3 and plan["windows"] == 3  # T=3 -> stride 3: frames 0-2, 3-5, 6
     assert plan["tiles_per_window"] == 3 * 2 and plan["gmac_per_frame"] > 0
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_interlaced_source_is_deinterlaced_and_said_so(tmp_path, weights, capsys):
+    source = make_interlaced_video(tmp_path / "dv.mkv", width=32, height=24, frames=4)
+    code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--dry-run", "--json")
+    assert code == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["interlaced"] is True and plan["deinterlace"] is True
+    code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--json", "-q")
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["frames"] == 4
+    assert any("deinterlaced with bwdif" in note for note in result["notes"])
+    code = run_cli("upscale", source, "-o", tmp_path / "raw.mp4", "--weights", weights, "--deinterlace", "off", "--json")
+    assert code == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any("interlaced and was upscaled without deinterlacing" in note for note in notes)
 
 
 def test_python_module_entry_point(tmp_path):

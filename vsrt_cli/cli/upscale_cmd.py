@@ -13,6 +13,7 @@ from ..inference import InferenceOptions
 from ..pipeline import BatchOptions, Job, UpscaleResult, batch_exit_code, plan_jobs, run_job
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
+from ..video.deinterlace import DEINTERLACE_MODES
 from ..weights.loading import load_model, resolve_weights
 from . import cli
 from .console import error_console, output_console
@@ -42,6 +43,13 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--tile-batch", type=int, default=None, help="Tiles per model call (default: by device).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True, help="auto, fp32, bf16 or fp16.")
+@click.option(
+    "--deinterlace",
+    type=click.Choice(DEINTERLACE_MODES),
+    default="auto",
+    show_default=True,
+    help="Deinterlace with bwdif: auto = when the source is flagged interlaced.",
+)
 @click.option("--codec", default=None, help="Video encoder (default libx264; VP9 for WebM).")
 @click.option("--crf", type=float, default=18, show_default=True, help="Constant rate factor (quality).")
 @click.option("--preset", default="medium", show_default=True, help="Encoder speed preset.")
@@ -63,6 +71,7 @@ def upscale_command(
     tile_batch: int | None,
     device: str,
     precision: str,
+    deinterlace: str,
     codec: str | None,
     crf: float,
     preset: str,
@@ -95,13 +104,15 @@ def upscale_command(
     model = load_model(weights_path)
     if dry_run:
         for job in jobs:
-            plan = plan_job(job, model, inference)
+            plan = plan_job(job, model, inference, deinterlace)
             if as_json:
                 output_console().print_json(json.dumps(plan))
             else:
                 error_console().print(describe_plan(plan), markup=False, highlight=False)
         return
-    options = BatchOptions(inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing)
+    options = BatchOptions(
+        inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace
+    )
     results = run_batch(jobs, model, options, label, quiet, as_json)
     code = batch_exit_code(results)
     if code:

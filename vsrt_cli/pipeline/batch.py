@@ -20,6 +20,7 @@ class BatchOptions:
     encode: EncodeOptions | None = None
     overwrite: bool = False
     skip_existing: bool = False
+    deinterlace: str = "auto"
 
 
 def run_job(
@@ -40,6 +41,7 @@ def run_job(
             inference=options.inference,
             encode=options.encode,
             overwrite=options.overwrite,
+            deinterlace=options.deinterlace,
             model_name=model_name,
             progress=progress,
         )

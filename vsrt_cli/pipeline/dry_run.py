@@ -13,10 +13,11 @@ from ..models.spynet import padded_size
 from ..plan.cost import frame_cost
 from ..plan.windows import default_stride, validate_stride
 from ..video import probe
+from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
 
 
-def plan_job(job: Job, model: nn.Module, inference: InferenceOptions) -> dict:
+def plan_job(job: Job, model: nn.Module, inference: InferenceOptions, deinterlace: str = "auto") -> dict:
     """A JSON-ready description of the job: streams, frames, windows, tiles, work."""
     info = probe(job.source)
     config = model.config
@@ -49,6 +50,8 @@ def plan_job(job: Job, model: nn.Module, inference: InferenceOptions) -> dict:
         "duration_s": info.duration_s,
         "bit_depth": info.bit_depth,
         "colour_matrix": info.colour.matrix,
+        "interlaced": info.interlaced,
+        "deinterlace": wants_deinterlace(deinterlace, info.interlaced),
         "window_frames": config.num_frames,
         "window_stride": stride,
         "windows": math.ceil(frames / stride) if frames else None,
@@ -72,7 +75,8 @@ def describe_plan(plan: dict) -> str:
             f"{plan['input']} -> {plan['output']}{' (exists)' if plan['exists'] else ''}",
             f"  streams: {streams}",
             f"  video: {width}x{height} -> {out_w}x{out_h}, {frames} frames, {plan['bit_depth']}-bit,"
-            f" {plan['colour_matrix']}",
+            f" {plan['colour_matrix']}{', interlaced' if plan['interlaced'] else ''}"
+            f"{', deinterlaced first (bwdif)' if plan['deinterlace'] else ''}",
             f"  windows: {plan['windows']} of {plan['window_frames']} frames, stride {plan['window_stride']}",
             f"  tiles: {plan['tiles_per_window']} per window ({plan['tile_size']} px, overlap {plan['tile_overlap']}),"
             f" {plan['lr_pixel_redundancy']} LR pixels computed per output pixel",

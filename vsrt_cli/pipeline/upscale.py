@@ -72,6 +72,7 @@ def upscale_video(
     inference: InferenceOptions = InferenceOptions(),
     encode: EncodeOptions | None = None,
     overwrite: bool = False,
+    deinterlace: str = "auto",
     model_name: str = "",
     progress: Callable[[Progress], None] | None = None,
 ) -> UpscaleResult:
@@ -81,7 +82,8 @@ def upscale_video(
     temporary name and renamed at the end; on any error or interrupt the partial file is
     removed. Audio, subtitles and metadata are carried over by the encoder (see its notes).
     ``model`` is a loaded network, a registered model name, a ``.safetensors`` path, or
-    None for the bundled default.
+    None for the bundled default. ``deinterlace``: ``auto`` runs bwdif when the source is
+    flagged interlaced, ``on`` on every frame, ``off`` never.
     """
     source, target = Path(source), Path(target)
     if not isinstance(model, nn.Module):
@@ -94,7 +96,7 @@ def upscale_video(
     check_target(source, target, overwrite)
     started = time.monotonic()
     upscaler = WindowedUpscaler(model, inference)
-    with VideoReader(source) as reader:
+    with VideoReader(source, deinterlace=deinterlace) as reader:
         info = reader.info
         width, height = info.width * SCALE, info.height * SCALE
         timing: deque[tuple[int | None, int | None]] = deque()
@@ -137,6 +139,11 @@ def upscale_video(
         except PermissionError as error:
             raise OutputError(f"{target}: cannot write ({error.strerror})") from None
         notes = list(writer.notes)
+        if reader.deinterlacing:
+            why = " (the source is interlaced)" if info.interlaced else ""
+            notes.append(f"deinterlaced with bwdif before upscaling{why}")
+        elif info.interlaced:
+            notes.append("the source is interlaced and was upscaled without deinterlacing")
         if reader.decode_errors:
             notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")
         if reader.corrupt_frames:

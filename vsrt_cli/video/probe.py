@@ -46,6 +46,7 @@ class VideoInfo:
     rotation: int
     streams: tuple[StreamInfo, ...]
     sample_aspect_ratio: Fraction | None = None  # None: square pixels
+    interlaced: bool = False  # the first frame is flagged interlaced by the decoder
     video_index: int = 0
     format_name: str = ""
     start_pts: int | None = None
@@ -107,6 +108,7 @@ def _inspect(container, path: Path) -> VideoInfo:
         ),
         rotation=int(round(first.rotation)) % 360 if first is not None else 0,
         sample_aspect_ratio=_pixel_aspect(stream),
+        interlaced=bool(first is not None and first.interlaced_frame),
         streams=tuple(stream_info(s) for s in container.streams),
         video_index=stream.index,
         format_name=container.format.name,

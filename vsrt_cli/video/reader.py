@@ -14,6 +14,7 @@ from ..errors import InputError
 from ._open import av_reason, open_input
 from .colour import resolve_colour
 from .convert import frame_to_rgb
+from .deinterlace import Deinterlacer, wants_deinterlace
 from .probe import VideoInfo, probe
 
 
@@ -32,11 +33,16 @@ class VideoReader:
     Frames that fail to decode are skipped and counted in ``decode_errors`` so a
     damaged file still yields everything before (and after) the damage; only a file
     where no frame decodes at all raises InputError.
+
+    ``deinterlace`` is ``auto`` (when the source is flagged interlaced), ``on`` or ``off``;
+    ``deinterlacing`` says what was decided.
     """
 
-    def __init__(self, path, threads: int = 0):
+    def __init__(self, path, threads: int = 0, deinterlace: str = "off"):
         self.path = Path(path)
         self.info: VideoInfo = probe(self.path)
+        self.deinterlacing = wants_deinterlace(deinterlace, self.info.interlaced)
+        self._every_frame = deinterlace == "on"
         self.decode_errors = 0
         self.corrupt_frames = 0
         self.frames_read = 0
@@ -63,9 +69,19 @@ class VideoReader:
         stream = container.streams[self.info.video_index]
         stream.thread_type = "AUTO"
         stream.thread_count = self._threads
+        deinterlacer = Deinterlacer(self._every_frame) if self.deinterlacing else None
         try:
             for decoded in self._decoded(container, stream):
-                yield self._to_frame(decoded, stream)
+                if decoded.is_corrupt:
+                    self.corrupt_frames += 1
+                if deinterlacer is None:
+                    yield self._to_frame(decoded, stream)
+                    continue
+                for progressive in deinterlacer.push(decoded):
+                    yield self._to_frame(progressive, stream)
+            if deinterlacer is not None:
+                for progressive in deinterlacer.flush():
+                    yield self._to_frame(progressive, stream)
         finally:
             container.close()
             if self._container is container:
@@ -95,8 +111,6 @@ class VideoReader:
         yield from frames
 
     def _to_frame(self, decoded, stream) -> Frame:
-        if decoded.is_corrupt:
-            self.corrupt_frames += 1
         colour = self._frame_colour(decoded)
         try:
             rgb = frame_to_rgb(decoded, colour)
