@@ -65,6 +65,8 @@ def test_output_codes_keep_source_tags_and_fill_untagged():
     assert untagged_sd.output_codes() == {"colorspace": 6, "color_range": 1, "color_primaries": 6, "color_trc": 6}
     pal = ColourTags("bt470bg", "pc", "bt470bg", "unknown", "bt601", True)
     assert pal.output_codes() == {"colorspace": 5, "color_range": 2, "color_primaries": 5, "color_trc": 6}
+    constant_luminance = ColourTags("bt2020c", "tv", "bt2020", "arib-std-b67", "bt2020", False)
+    assert constant_luminance.output_codes()["colorspace"] == 9  # bt2020nc: the matrix the output is encoded with
 
 
 def test_output_colour_notes_a_guess_and_tags_it():

@@ -78,7 +78,9 @@ class ColourTags:
     def output_codes(self) -> dict[str, int]:
         """AVColor* values to tag an encoded stream with, keeping the source's tags."""
         matrix = _code_for(COLORSPACE_NAMES, self.matrix)
-        if self.matrix not in _TAG_TO_MATRIX:
+        if self.matrix not in _TAG_TO_MATRIX or self.matrix == "bt2020c":
+            # The output is encoded with matrix_used; a constant-luminance source is
+            # re-encoded with the non-constant matrix, so its tag must say that one.
             matrix = _MATRIX_TO_CODE[self.matrix_used]
         default_prim, default_trc = _MATRIX_TO_PRIMARIES_TRC.get(self.matrix_used, (2, 2))
         primaries = _code_for(PRIMARIES_NAMES, self.primaries)
