@@ -104,6 +104,7 @@ def make_video(
     colour: str | None = "bt709",
     audio_rate: int = 48000,
     audio_codec: str | None = None,
+    audio_layout: str = "stereo",
     full_range: bool = False,
     rotation: int = 0,
     sample_aspect_ratio: Fraction | None = None,
@@ -141,7 +142,9 @@ def make_video(
             video.set_display_rotation(rotation)
         if sample_aspect_ratio:
             video.codec_context.sample_aspect_ratio = sample_aspect_ratio
-        audio = [_add_audio(out, _audio_codec(path, audio_codec), audio_rate, k) for k in range(audio_tracks)]
+        audio = [
+            _add_audio(out, _audio_codec(path, audio_codec), audio_rate, k, audio_layout) for k in range(audio_tracks)
+        ]
         subs = _add_subtitles(out, path, subtitles) if subtitles else None
         packets = []
         for i, t in enumerate(times):
@@ -218,9 +221,9 @@ def _rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: str | None, full_range:
     )
 
 
-def _add_audio(out, codec: str, rate: int, track: int):
+def _add_audio(out, codec: str, rate: int, track: int, layout: str = "stereo"):
     stream = out.add_stream(codec, rate=rate)
-    stream.layout = "stereo"
+    stream.layout = layout
     stream.metadata["language"] = ("eng", "deu", "fra", "spa")[track % 4]
     stream.metadata["title"] = f"Tone {track + 1}"
     return stream
@@ -234,7 +237,8 @@ def _encode_tone(stream, rate: int, seconds: float, freq: float) -> list:
         n = min(chunk, total - start)
         t = (np.arange(start, start + n) / rate).astype(np.float64)
         tone = (0.3 * np.sin(2 * math.pi * freq * t)).astype(np.float32)
-        frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+        layout = stream.codec_context.layout
+        frame = av.AudioFrame.from_ndarray(np.stack([tone] * layout.nb_channels), format="fltp", layout=layout.name)
         frame.sample_rate = rate
         frame.pts = start
         frame.time_base = Fraction(1, rate)

@@ -96,8 +96,8 @@ def choose_video_codec(
     """(encoder, pixel format, note or None) for an output container and a source depth.
 
     Defaults: libx264 with yuv420p for 8-bit sources, yuv420p10le for deeper ones.
-    A codec the container cannot hold is replaced (WebM: VP9, or AV1 for 10-bit) and
-    the note says so.
+    A codec the container cannot hold is replaced (WebM: VP9, or AV1 for 10-bit); the
+    note says so when the codec was the user's choice.
     """
     fmt = container_format(container_ext)
     notes: list[str] = []
@@ -105,7 +105,8 @@ def choose_video_codec(
     user_chose = requested is not None
     if not muxer_accepts(fmt, codec):
         replacement = _fallback_encoder(fmt, bit_depth)
-        notes.append(f"{container_label(fmt)} cannot hold {codec} video; encoding with {replacement} instead")
+        if user_chose:  # the default simply differs per container (VP9 for WebM): no news
+            notes.append(f"{container_label(fmt)} cannot hold {codec} video; encoding with {replacement} instead")
         codec, user_chose = replacement, False
     if pix_fmt:
         _check_pix_fmt(codec, pix_fmt)

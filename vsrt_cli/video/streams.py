@@ -36,6 +36,8 @@ _TARGET_LABELS = {
 _STALE_TAGS = {"duration", "encoder", "number_of_frames", "number_of_bytes", "bps", "vendor_id"}
 _BITRATE_PER_CHANNEL = 64_000
 _MAX_AUDIO_BITRATE = 512_000
+# libopus takes only the Vorbis channel orders: by channel count, what others become.
+_OPUS_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 # Fallback for text subtitle decoders that expose no header: encoders refuse to open
 # without one.
@@ -178,10 +180,16 @@ class _AudioTranscode:
         self.output = output
         decoder = source.codec_context
         rate = _encoder_rate(encoder, decoder.sample_rate)
-        self.stream = output.add_stream(encoder, rate=rate)
-        self.stream.layout = decoder.layout
+        layout = _encoder_layout(encoder, decoder.layout)
         channels = max(1, decoder.channels or 2)
-        self.stream.bit_rate = min(_BITRATE_PER_CHANNEL * channels, _MAX_AUDIO_BITRATE)
+        bit_rate = min(_BITRATE_PER_CHANNEL * channels, _MAX_AUDIO_BITRATE)
+        # A stream cannot be taken out of the output once added, so the encoder is tried
+        # on its own first: if it refuses these settings, only this stream is dropped.
+        _try_audio_encoder(encoder, rate, layout, bit_rate)
+        self.stream = output.add_stream(encoder, rate=rate)
+        # PyAV's encoder resamples decoded frames to this layout and rate.
+        self.stream.layout = layout
+        self.stream.bit_rate = bit_rate
         self.stream.time_base = Fraction(1, rate)
         self.stream.codec_context.time_base = Fraction(1, rate)
 
@@ -193,6 +201,22 @@ class _AudioTranscode:
         for frame in self.source.decode(None):
             self.output.mux(self.stream.encode(frame))
         self.output.mux(self.stream.encode(None))
+
+
+def _encoder_layout(encoder: str, layout) -> str:
+    if encoder != "libopus" or layout.name in _OPUS_LAYOUTS.values():
+        return layout.name
+    return _OPUS_LAYOUTS.get(min(layout.nb_channels, 8), "stereo")
+
+
+def _try_audio_encoder(encoder: str, rate: int, layout: str, bit_rate: int) -> None:
+    trial = av.CodecContext.create(encoder, "w")
+    trial.sample_rate = rate
+    trial.layout = layout
+    trial.format = trial.codec.audio_formats[0]
+    trial.bit_rate = bit_rate
+    trial.time_base = Fraction(1, rate)
+    trial.open()
 
 
 def _encoder_rate(encoder: str, source_rate: int) -> int:
