@@ -49,6 +49,12 @@ PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".y4m")
 # Bump when the cached arrays would come out differently, so stale caches are not reused.
 CACHE_VERSION = 1
+# MATLAB's antialiased cubic x1/4 reaches 6 GT pixels beyond a pixel's footprint, so the
+# 2 outer LR pixels of a resized crop see mirrored GT instead of the scene. Clips are cut
+# this much larger on every side and the margin dropped after the resize, so training LR
+# is what an interior tile of a whole degraded frame looks like.
+LR_CONTEXT = 2
+GT_CONTEXT = 4 * LR_CONTEXT
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,11 @@ class DataConfig:
             raise UsageError("need 0 < data.min_zoom <= data.max_zoom")
         if self.texture_tries < 1:
             raise UsageError("data.texture_tries must be >= 1")
+
+    @property
+    def crop_size(self) -> int:
+        """GT pixels cut from a source per side: gt_size plus the resize's context."""
+        return self.gt_size + 2 * GT_CONTEXT
 
 
 # -- decoding and shrinking -------------------------------------------------------------
@@ -428,13 +439,13 @@ def _files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
 
 def video_shrink_factor(height: int, width: int, config: DataConfig) -> float | None:
     """The shrink a video gets: video_downscale, or less when that would leave it smaller
-    than one GT crop (never less than min_video_downscale); None if it cannot be used."""
+    than one crop (never less than min_video_downscale); None if it cannot be used."""
     short = min(height, width)
-    if short / config.video_downscale >= config.gt_size:
+    if short / config.video_downscale >= config.crop_size:
         return config.video_downscale
-    factor = short / config.gt_size
+    factor = short / config.crop_size
     if factor >= config.min_video_downscale:
-        # Rounded down to 1/64 so that ceil(short / factor) is >= gt_size despite rounding.
+        # Rounded down to 1/64 so that ceil(short / factor) is >= crop_size despite rounding.
         return math.floor(factor * 64) / 64
     return None
 
@@ -483,7 +494,7 @@ class TrainingData:
             return shrink(read_image(path), factor)
 
         image = _cached(cache, f"photo-{path.stem}", _cache_key(path, factor), build)
-        if min(image.shape[:2]) < self.config.gt_size + 8:
+        if min(image.shape[:2]) < self.config.crop_size + 8:
             self.log(f"note: skipping photo {path.name}: {image.shape[1]}x{image.shape[0]} after shrinking")
             return
         self.photos.append(PhotoSource(path.name, image))
@@ -501,14 +512,14 @@ class TrainingData:
             return
         factor = video_shrink_factor(height, width, self.config)
         if factor is None:
-            self.log(f"note: skipping video {path.name}: {width}x{height} is too small for {self.config.gt_size} crops")
+            self.log(f"note: skipping video {path.name}: {width}x{height} is too small for {self.config.crop_size} crops")
             return
         frames, seg = self._decoded_video(path, factor, cache)
         t = self.num_frames
         starts = np.array(
             [i for i in range(len(frames) - t + 1) if seg[i] == seg[i + t - 1]], dtype=np.int64
         )
-        if len(starts) == 0 or min(frames.shape[1:3]) < self.config.gt_size:
+        if len(starts) == 0 or min(frames.shape[1:3]) < self.config.crop_size:
             self.log(f"note: skipping video {path.name}: too few consecutive decodable frames or too small")
             return
         self.videos.append(VideoSource(path.name, frames, starts, factor))
@@ -561,7 +572,7 @@ class TrainingData:
     def clip_from_photo(self, rng: np.random.Generator) -> torch.Tensor:
         photo = self.photos[rng.choice(len(self.photos), p=self.photo_weights)]
         height, width = photo.image.shape[:2]
-        size = self.config.gt_size
+        size = self.config.crop_size
 
         def draw(rng: np.random.Generator) -> CameraPath:
             return sample_camera_path(rng, self.num_frames, height, width, size, self.config)
@@ -577,7 +588,7 @@ class TrainingData:
 
     def clip_from_video(self, rng: np.random.Generator) -> torch.Tensor:
         video = self.videos[rng.integers(len(self.videos))]
-        size = self.config.gt_size
+        size = self.config.crop_size
         height, width = video.frames.shape[1:3]
 
         def draw(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -593,7 +604,7 @@ class TrainingData:
         return torch.from_numpy(window).permute(0, 3, 1, 2).float() / 255.0
 
     def sample_clip(self, rng: np.random.Generator) -> torch.Tensor:
-        """One augmented GT clip [T, 3, gt_size, gt_size] in [0, 1]."""
+        """One augmented clip [T, 3, crop_size, crop_size] in [0, 1]: GT with its context."""
         use_video = bool(self.videos) and (not self.photos or rng.random() < self.config.video_fraction)
         clip = self.clip_from_video(rng) if use_video else self.clip_from_photo(rng)
         return augment(clip, rng)
@@ -601,5 +612,6 @@ class TrainingData:
     def batch(self, seed: int, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The (LR [B, T, 3, s, s], GT [B, T, 3, 4s, 4s]) batch of training step ``step``."""
         rng = np.random.default_rng([seed, step])
-        gt = torch.stack([self.sample_clip(rng) for _ in range(batch_size)])
-        return degrade(gt), gt
+        clips = torch.stack([self.sample_clip(rng) for _ in range(batch_size)])
+        lr = degrade(clips)[..., LR_CONTEXT:-LR_CONTEXT, LR_CONTEXT:-LR_CONTEXT]
+        return lr.contiguous(), clips[..., GT_CONTEXT:-GT_CONTEXT, GT_CONTEXT:-GT_CONTEXT].contiguous()
