@@ -40,9 +40,11 @@ def test_result_does_not_depend_on_the_tile_batch_size():
     model = tiny_model()
     frames = smooth_frames(5, 30, 45, shift=0.7)
     results = [upscale_clip(model, frames, InferenceOptions(tile_batch=b, **CPU)) for b in (1, 3, 16)]
+    # Blending is order-independent; only the convolution kernels, which oneDNN may pick
+    # per batch size and thread count, can round differently (by an fp32 ulp or so).
     for other in results[1:]:
         for a, b in zip(results[0], other):
-            assert np.array_equal(a, b)
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
 def test_stride_one_single_tile_equals_the_official_centre_frame_protocol():
