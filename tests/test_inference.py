@@ -108,8 +108,9 @@ def test_out_of_memory_halves_the_batch_and_loses_nothing(monkeypatch):
     monkeypatch.setattr(upscaler, "_run_batch", limited)
     outputs = list(upscaler.upscale(frames))
     assert upscaler.stats.tile_batch == 2 and upscaler.stats.oom_retries == 2
+    # Every tile is still computed once; smaller batches may only round differently.
     for a, b in zip(reference, outputs):
-        assert np.array_equal(a, b)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
 def seam_ratio(overlap):
