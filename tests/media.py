@@ -107,6 +107,7 @@ def make_video(
     audio_layout: str = "stereo",
     full_range: bool = False,
     rotation: int = 0,
+    x26x_params: str | None = None,
     sample_aspect_ratio: Fraction | None = None,
     title: str | None = None,
     content=None,
@@ -138,6 +139,9 @@ def make_video(
         if attachment:
             out.add_attachment("font.ttf", "application/x-truetype-font", b"\x00\x01\x00\x00fake font")
         video = _add_video(out, codec, width, height, pix_fmt, fps, time_base, colour, full_range, crf)
+        if x26x_params:
+            key = "x265-params" if codec == "libx265" else "x264-params"
+            video.options = {**video.options, key: ":".join(filter(None, (video.options.get(key), x26x_params)))}
         if rotation:
             video.set_display_rotation(rotation)
         if sample_aspect_ratio:

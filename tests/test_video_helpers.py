@@ -216,6 +216,27 @@ def test_big_frames_get_a_shorter_lookahead():
     assert encoder_settings("libx264", 18, "medium", {"rc-lookahead": 40}, (5120, 2880))["rc-lookahead"] == "40"
 
 
+def test_hdr10_metadata_becomes_x264_and_x265_params():
+    from fractions import Fraction as F
+
+    from vsrt_cli.video.hdr import HDR10Metadata
+
+    # BT.2020 primaries, D65, a 1000-nit display down to 0.005 nit: the HDR10 example of
+    # x265's documentation, in its units (0.00002 chromaticity, 0.0001 cd/m2).
+    hdr = HDR10Metadata(
+        primaries=((F(708, 1000), F(292, 1000)), (F(170, 1000), F(797, 1000)), (F(131, 1000), F(46, 1000))),
+        white_point=(F(3127, 10000), F(3290, 10000)),
+        luminance=(F(5, 1000), F(1000)),
+        light_level=(1000, 400),
+    )
+    display = "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)L(10000000,50)"
+    assert hdr.x26x_params("libx265") == [f"master-display={display}", "max-cll=1000,400"]
+    assert hdr.x26x_params("libx264") == [f"mastering-display={display}", "cll=1000,400"]
+    x265 = encoder_settings("libx265", 18, "medium", {"x265-params": "aq-mode=3"}, hdr10=hdr)
+    # The user's params are appended, so they win where they overlap and keep the rest.
+    assert x265["x265-params"] == f"log-level=error:master-display={display}:max-cll=1000,400:aq-mode=3"
+
+
 # -- stream plan --------------------------------------------------------------------
 
 def _streams(*specs):

@@ -235,6 +235,29 @@ def test_chapters_and_attachments(media_dir):
         assert [c["metadata"]["title"] for c in b.chapters()] == ["Chapter 1", "Chapter 2", "Chapter 3"]
 
 
+HDR10 = "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50):max-cll=1000,400"
+
+
+def _hdr_side_data(path) -> dict[str, bytes]:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return {str(side.type): bytes(side) for side in frame.side_data if "SEI" not in str(side.type)}
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_hdr10_mastering_metadata_survives(tmp_path, ext):
+    src = make_video(
+        tmp_path / f"hdr.{ext}", frames=4, codec="libx265", bit_depth=10, colour="bt2020", x26x_params=HDR10,
+        audio_tracks=0,
+    )
+    source_side = _hdr_side_data(src)
+    assert len(source_side) == 2  # mastering display and content light level
+    dst = tmp_path / f"out.{ext}"
+    _, writer = upscale(src, dst)
+    assert _hdr_side_data(dst) == source_side  # the same values, byte for byte
+    assert writer.notes == []
+
+
 def test_surround_that_opus_cannot_take_as_is_is_remapped_not_fatal(tmp_path):
     # AC-3 5.1 with side channels (DVD rips) is not one of libopus's channel orders.
     src = make_video(tmp_path / "dvd.mkv", frames=6, audio_codec="ac3", audio_layout="5.1(side)")

@@ -8,6 +8,7 @@ import av
 
 from ..errors import CodecError
 from .containers import container_format, container_label, muxer_accepts
+from .hdr import HDR10Metadata
 
 DEFAULT_ENCODER = "libx264"
 COMMON_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "mpeg4")
@@ -27,6 +28,7 @@ MIN_LOOKAHEAD = 3
 # Each preset's own rc-lookahead (x264's and x265's preset tables).
 _X264_LOOKAHEAD = dict(zip(X26X_PRESETS, (0, 0, 10, 20, 30, 40, 50, 60, 60, 60)))
 _X265_LOOKAHEAD = dict(zip(X26X_PRESETS, (5, 10, 15, 15, 15, 20, 25, 40, 40, 60)))
+_PARAMS_KEY = {"libx264": "x264-params", "libx265": "x265-params"}
 _QSCALE_ENCODERS = ("mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "h263p")
 _LAMBDA_PER_QP = 118  # FFmpeg's FF_QP2LAMBDA
 
@@ -194,23 +196,30 @@ def encoder_settings(
     preset: str,
     user_options: dict | None = None,
     frame_size: tuple[int, int] | None = None,
+    hdr10: HDR10Metadata | None = None,
 ) -> dict[str, str]:
     """Options for ``avcodec_open2``: quality and speed in the encoder's own terms.
 
     ``frame_size`` (width, height) lets big frames get a shorter lookahead, so the
-    encoder's memory does not grow with the frame size unbounded. ``user_options`` are
-    applied last so a user can override anything chosen here.
+    encoder's memory does not grow with the frame size unbounded. ``hdr10`` is written
+    as SEI by x264 and x265. ``user_options`` are applied last so a user can override
+    anything chosen here; x264-params and x265-params are appended to vsrt's own (the
+    later of two settings of one key wins), so adding one keeps the others.
     """
     quality = f"{crf:g}"
     if codec in ("libx264", "libx265"):
         settings = {"crf": quality, "preset": _x26x_preset(preset)}
         lookahead = lookahead_limit(codec, preset, *frame_size) if frame_size else None
+        params = []
         if codec == "libx265":
             # x265 prints its banner and stats on stderr unless told not to.
             params = ["log-level=error"] + ([f"rc-lookahead={lookahead}"] if lookahead is not None else [])
-            settings["x265-params"] = ":".join(params)
         elif lookahead is not None:
             settings["rc-lookahead"] = str(lookahead)
+        if hdr10 is not None:
+            params += hdr10.x26x_params(codec)
+        if params:
+            settings[_PARAMS_KEY[codec]] = ":".join(params)
     elif codec in ("libvpx-vp9", "libvpx"):
         # Constant-quality mode needs the target bitrate forced to zero.
         settings = {"crf": quality, "b": "0", "cpu-used": _VPX_CPU_USED[_x26x_preset(preset)]}
@@ -223,7 +232,11 @@ def encoder_settings(
         settings = {"flags": "+qscale", "global_quality": str(qscale * _LAMBDA_PER_QP)}
     else:
         settings = _generic_settings(codec, quality, preset)
-    settings.update({str(k): str(v) for k, v in (user_options or {}).items()})
+    for key, value in (user_options or {}).items():
+        key, value = str(key), str(value)
+        if key in _PARAMS_KEY.values() and settings.get(key):
+            value = f"{settings[key]}:{value}"
+        settings[key] = value
     return settings
 
 

@@ -13,6 +13,7 @@ from ..errors import InputError
 from ._open import av_reason, open_input
 from .colour import ColourTags, resolve_colour
 from .convert import bit_depth_of
+from .hdr import HDR10Metadata, hdr10_from_frame
 
 # Decoding the first frame is how FFmpeg exposes rotation and the real colour tags;
 # give up after this many packets so a damaged file cannot make probing slow.
@@ -47,6 +48,7 @@ class VideoInfo:
     streams: tuple[StreamInfo, ...]
     sample_aspect_ratio: Fraction | None = None  # None: square pixels
     interlaced: bool = False  # the first frame is flagged interlaced by the decoder
+    hdr10: HDR10Metadata | None = None  # mastering display and light levels, from the first frame
     video_index: int = 0
     format_name: str = ""
     start_pts: int | None = None
@@ -109,6 +111,7 @@ def _inspect(container, path: Path) -> VideoInfo:
         rotation=int(round(first.rotation)) % 360 if first is not None else 0,
         sample_aspect_ratio=_pixel_aspect(stream),
         interlaced=bool(first is not None and first.interlaced_frame),
+        hdr10=hdr10_from_frame(first) if first is not None else None,
         streams=tuple(stream_info(s) for s in container.streams),
         video_index=stream.index,
         format_name=container.format.name,

@@ -187,9 +187,14 @@ class VideoWriter:
         for name, value in self._codes.items():
             setattr(ctx, name, value)
         opts = self.options
+        hdr10 = self.source.hdr10 if self.source is not None else None
         ctx.options = encoder_settings(
-            self.codec, opts.crf, opts.preset, opts.encoder_options, frame_size=(self.width, self.height)
+            self.codec, opts.crf, opts.preset, opts.encoder_options, frame_size=(self.width, self.height), hdr10=hdr10
         )
+        if hdr10 is not None and self.codec not in ("libx264", "libx265"):
+            self.notes.append(
+                f"the source's HDR10 mastering metadata is not carried by {self.codec} (use --codec libx265)"
+            )
         if self.source is not None:
             stream.metadata.update(clean_metadata(self.source.video_metadata))
             self._carry_rotation(stream)
