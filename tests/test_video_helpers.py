@@ -237,6 +237,16 @@ def test_hdr10_metadata_becomes_x264_and_x265_params():
     assert x265["x265-params"] == f"log-level=error:master-display={display}:max-cll=1000,400:aq-mode=3"
 
 
+def test_mpegts_holds_only_what_it_has_a_stream_type_for():
+    from vsrt_cli.video import muxer_accepts
+
+    assert muxer_accepts("mpegts", "libx264") and muxer_accepts("mpegts", "ac3") and muxer_accepts("mpegts", "aac")
+    # FFmpeg would write these as private data that players cannot decode.
+    assert not muxer_accepts("mpegts", "subrip") and not muxer_accepts("mpegts", "flac")
+    assert not muxer_accepts("mpegts", "libvpx-vp9")
+    assert muxer_accepts("matroska", "flac") and not muxer_accepts("mp4", "subrip")
+
+
 # -- stream plan --------------------------------------------------------------------
 
 def _streams(*specs):

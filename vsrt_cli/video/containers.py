@@ -50,8 +50,30 @@ def container_label(format_name: str) -> str:
     return _LABELS.get(format_name, format_name)
 
 
+# MPEG-TS has no codec table, so FFmpeg answers "unknown" for every codec, which PyAV
+# takes as yes; the muxer then writes what it has no stream type for as opaque private
+# data that no player decodes. These are the codecs it gives a stream type.
+_MPEGTS_CODECS = frozenset({
+    "mpeg1video", "mpeg2video", "mpeg4", "h264", "hevc", "vc1", "dirac", "cavs",
+    "mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m", "pcm_bluray",
+    "dvb_subtitle", "dvb_teletext", "klv", "timed_id3",
+})
+
+
+def _codec_id_name(name: str) -> str:
+    """The codec behind an encoder or decoder name ('libx264' -> 'h264')."""
+    for mode in ("w", "r"):
+        try:
+            return av.Codec(name, mode).canonical_name
+        except (ValueError, av.FFmpegError):
+            continue
+    return name
+
+
 def muxer_accepts(format_name: str, codec_name: str) -> bool:
     """True if FFmpeg's ``format_name`` muxer can store ``codec_name`` (codec or encoder name)."""
+    if format_name == "mpegts":
+        return _codec_id_name(codec_name) in _MPEGTS_CODECS
     scratch = av.open(io.BytesIO(), mode="w", format=format_name)
     try:
         scratch.add_mux_stream(codec_name)
