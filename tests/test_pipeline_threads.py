@@ -31,7 +31,10 @@ def test_prefetcher_hands_the_source_error_to_the_consumer():
 def test_prefetcher_close_stops_a_producer_blocked_on_a_full_queue():
     prefetcher = Prefetcher(iter(range(10**9)), depth=1)
     time.sleep(0.2)
-    prefetcher.close()
+    closer = threading.Thread(target=prefetcher.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive(), "close() hung"
 
 
 def test_sink_consumes_everything_before_finish_returns():

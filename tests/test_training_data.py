@@ -41,10 +41,10 @@ def natural_image(height: int, width: int, seed: int) -> np.ndarray:
     return np.clip(np.round(image * 255), 0, 255).astype(np.uint8)
 
 
-def write_png(path: Path, rgb: np.ndarray) -> None:
+def write_image(path: Path, rgb: np.ndarray, codec: str = "png", pix_fmt: str = "rgb24") -> None:
     with av.open(str(path), mode="w", format="image2") as container:
-        stream = container.add_stream("png")
-        stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], "rgb24"
+        stream = container.add_stream(codec)
+        stream.width, stream.height, stream.pix_fmt = rgb.shape[1], rgb.shape[0], pix_fmt
         for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
             container.mux(packet)
         for packet in stream.encode():
@@ -227,7 +227,7 @@ def _photo_dir(tmp_path, count=3, size=(360, 420)):
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(count):
-        write_png(folder / f"p{i}.png", natural_image(*size, seed=10 + i))
+        write_image(folder / f"p{i}.png", natural_image(*size, seed=10 + i))
     return folder
 
 
@@ -271,11 +271,15 @@ def test_data_cache_follows_file_contents_not_paths_or_mtimes(tmp_path):
     TrainingData(dataclasses.replace(config, photos=str(moved)), num_frames=3, log=lambda _: None)
     assert sorted(p.name for p in cache.iterdir()) == first
     # New contents under the same name replace the old entry instead of piling up beside it.
-    write_png(moved / "p0.png", natural_image(200, 180, seed=99))
+    write_image(moved / "p0.png", natural_image(200, 180, seed=99))
     data = TrainingData(dataclasses.replace(config, photos=str(moved)), num_frames=3, log=lambda _: None)
     entries = sorted(p.name for p in cache.iterdir())
     assert len(entries) == 1 and entries != first
     assert data.photos[0].image.shape[:2] == (100, 90)
+    # A different file that shares the stem keeps its own entry beside it.
+    write_image(moved / "p0.bmp", natural_image(200, 180, seed=98), codec="bmp", pix_fmt="bgr24")
+    TrainingData(dataclasses.replace(config, photos=str(moved)), num_frames=3, log=lambda _: None)
+    assert len(list(cache.iterdir())) == 2
 
 
 def test_batches_are_a_function_of_seed_and_step_and_lr_matches_gt(tmp_path):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from test_training_data import natural_image, panning_frames, write_png
+from test_training_data import natural_image, panning_frames, write_image
 from vsrt_cli.cli import main
 from vsrt_cli.quality.imresize import bicubic_downscale_uint8
 from vsrt_cli.training.trainer import (
@@ -39,7 +39,7 @@ def _restore_threads():
 def photo_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("photos")
     for i in range(3):
-        write_png(folder / f"photo{i}.png", natural_image(300, 340, seed=20 + i))
+        write_image(folder / f"photo{i}.png", natural_image(300, 340, seed=20 + i))
     return folder
 
 
@@ -120,8 +120,8 @@ def _write_validation_set(root: Path, frames: int = 3) -> None:
         for sub in ("GT", "BIx4"):
             (root / sub / name).mkdir(parents=True)
         for i, gt in enumerate(panning_frames(frames, 64, 64, seed=40 + k, step=2)):
-            write_png(root / "GT" / name / f"{i:08d}.png", gt)
-            write_png(root / "BIx4" / name / f"{i:08d}.png", bicubic_downscale_uint8(gt, 4))
+            write_image(root / "GT" / name / f"{i:08d}.png", gt)
+            write_image(root / "BIx4" / name / f"{i:08d}.png", bicubic_downscale_uint8(gt, 4))
         clips.append({"name": name, "frames": frames})
     (root / "manifest.json").write_text(json.dumps({"format": "vsrt-validation", "version": 1, "clips": clips}))
 

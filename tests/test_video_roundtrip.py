@@ -258,6 +258,15 @@ def test_hdr10_mastering_metadata_survives(tmp_path, ext):
     assert writer.notes == []
 
 
+@pytest.mark.parametrize("ext", ["ts", "m2ts"])
+def test_transport_stream_audio_stays_readable_audio(tmp_path, ext):
+    # A .m2ts name must not switch FFmpeg to Blu-ray packets, where AAC has no stream type.
+    src = make_video(tmp_path / "src.mp4", frames=6)
+    dst = tmp_path / f"out.{ext}"
+    upscale(src, dst)
+    assert [(s.kind, s.codec_name) for s in probe(dst).streams] == [("video", "h264"), ("audio", "aac")]
+
+
 def test_surround_that_opus_cannot_take_as_is_is_remapped_not_fatal(tmp_path):
     # AC-3 5.1 with side channels (DVD rips) is not one of libopus's channel orders.
     src = make_video(tmp_path / "dvd.mkv", frames=6, audio_codec="ac3", audio_layout="5.1(side)")
@@ -276,6 +285,8 @@ def test_webm_switches_to_vp9_and_opus_with_notes(media_dir, cfr_mp4):
     assert [s.codec_name for s in probe(dst).streams] == ["vp9", "opus"]
     assert not any("libx264" in n for n in writer.notes)  # VP9 is WebM's default, not a fallback
     assert any("transcoded to Opus" in n for n in writer.notes)
+    # VP9 has no aspect field and PyAV cannot set Matroska's: said, not silently lost.
+    assert any("pixel aspect ratio 8:9" in n for n in writer.notes)
     src, out = read_frames(cfr_mp4), read_frames(dst)
     assert len(out.frames) == 12
     # WebM counts in milliseconds, so timestamps agree to the millisecond.

@@ -23,6 +23,7 @@ draws exactly the batches an uninterrupted run would have drawn, with no sampler
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import math
 import os
@@ -401,10 +402,17 @@ def _cache_key(path: Path, *parts: object) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def _entry_name(kind: str, path: Path, factor: float) -> str:
+    # The whole file name and the shrink: entries that differ in either (p0.jpg and p0.png,
+    # or two configs sharing a cache) never replace each other.
+    return f"{kind}-{path.name}-x{factor:g}"
+
+
 def _drop_stale_entries(cache_dir: Path, name: str, key: str) -> None:
-    """Delete the cache files of ``name`` made under any key other than ``key``."""
+    """Delete the cache files of ``name`` made under any key other than ``key``: the
+    same source file (and shrink) with older contents."""
     pattern = re.compile(rf"{re.escape(name)}-([0-9a-f]{{16}})(-segments)?\.npy")
-    for entry in cache_dir.glob(f"{name}-*.npy"):
+    for entry in cache_dir.glob(f"{glob.escape(name)}-*.npy"):
         match = pattern.fullmatch(entry.name)
         if match and match.group(1) != key:
             entry.unlink(missing_ok=True)
@@ -493,7 +501,7 @@ class TrainingData:
         def build() -> np.ndarray:
             return shrink(read_image(path), factor)
 
-        image = _cached(cache, f"photo-{path.stem}", _cache_key(path, factor), build)
+        image = _cached(cache, _entry_name("photo", path, factor), _cache_key(path, factor), build)
         if min(image.shape[:2]) < self.config.crop_size + 8:
             self.log(f"note: skipping photo {path.name}: {image.shape[1]}x{image.shape[0]} after shrinking")
             return
@@ -540,14 +548,15 @@ class TrainingData:
         if cache is None:
             return build()
         key = _cache_key(path, factor)
-        frames_file = cache / f"video-{path.stem}-{key}.npy"
-        segments_file = cache / f"video-{path.stem}-{key}-segments.npy"
+        name = _entry_name("video", path, factor)
+        frames_file = cache / f"{name}-{key}.npy"
+        segments_file = cache / f"{name}-{key}-segments.npy"
         if not (frames_file.exists() and segments_file.exists()):
             frames, segments = build()
             # Frames last: their presence marks a complete entry.
             _save_atomic(segments_file, segments)
             _save_atomic(frames_file, frames)
-            _drop_stale_entries(cache, f"video-{path.stem}", key)
+            _drop_stale_entries(cache, name, key)
         return np.load(frames_file, mmap_mode="r"), np.load(segments_file)
 
     def describe(self) -> str:

@@ -55,7 +55,7 @@ def container_label(format_name: str) -> str:
 # data that no player decodes. These are the codecs it gives a stream type.
 _MPEGTS_CODECS = frozenset({
     "mpeg1video", "mpeg2video", "mpeg4", "h264", "hevc", "vc1", "dirac", "cavs",
-    "mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m", "pcm_bluray",
+    "mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m",
     "dvb_subtitle", "dvb_teletext", "klv", "timed_id3",
 })
 

@@ -156,6 +156,10 @@ class VideoWriter:
             # Edit lists (start offsets, AAC priming) are stored in the movie time
             # scale, 1/1000 s by default, which would round a source's start time.
             container_options["movie_timescale"] = str(self._time_base.denominator)
+        if self.format_name == "mpegts":
+            # A .m2ts or .mts name would switch FFmpeg to Blu-ray packets, whose stream
+            # table has no AAC, MP3 or Opus; plain TS plays under any of these names.
+            container_options["mpegts_m2ts_mode"] = "0"
         if self.format_name == "avi":
             self.notes.append(
                 "AVI stores only a constant frame rate, so timestamps may shift; prefer .mkv or .mp4"
@@ -193,15 +197,27 @@ class VideoWriter:
         )
         if hdr10 is not None and self.codec not in ("libx264", "libx265"):
             self.notes.append(
-                f"the source's HDR10 mastering metadata is not carried by {self.codec} (use --codec libx265)"
+                f"the source's HDR10 mastering metadata is not carried by {self.codec} "
+                "(x264 and x265 carry it, in .mkv or .mp4)"
             )
         if self.source is not None:
             stream.metadata.update(clean_metadata(self.source.video_metadata))
             self._carry_rotation(stream)
             if self.source.sample_aspect_ratio:
-                # A 4x upscale scales both axes alike, so the pixel shape is unchanged.
-                ctx.sample_aspect_ratio = self.source.sample_aspect_ratio
+                self._carry_pixel_aspect(ctx, self.source.sample_aspect_ratio)
         return stream
+
+    def _carry_pixel_aspect(self, ctx, ratio) -> None:
+        # A 4x upscale scales both axes alike, so the pixel shape is unchanged.
+        ctx.sample_aspect_ratio = ratio
+        # MP4/MOV store it in the container from the encoder's value; Matroska would need
+        # the stream's own, which PyAV cannot set, so there only codecs with an aspect
+        # field in their bitstream (H.264, HEVC) keep it.
+        if self.format_name in ("matroska", "webm") and self.codec not in ("libx264", "libx265"):
+            self.notes.append(
+                f"{container_label(self.format_name)} output with {self.codec} cannot store the pixel aspect "
+                f"ratio {ratio.numerator}:{ratio.denominator}; it will play with square pixels (use .mp4 or x264/x265)"
+            )
 
     def _carry_rotation(self, stream) -> None:
         rotation = self.source.rotation
