@@ -91,29 +91,26 @@ class BackgroundSink(Generic[T]):
                 self._error = error
                 return
 
-    def put(self, item: T) -> None:
-        """Queue ``item``; raises the consumer's error as soon as there is one."""
-        while True:
-            if self._error is not None:
-                raise self._error
-            if not self._thread.is_alive():
-                raise RuntimeError("the encoder thread stopped unexpectedly")
+    def _offer(self, item: object) -> bool:
+        """Queue ``item`` while the consumer runs; False once it has stopped. Polled: a
+        consumer that fails while the queue is full never takes anything again, and a
+        blocking put would wait for it forever."""
+        while self._error is None and self._thread.is_alive():
             try:
                 self._queue.put(item, timeout=_POLL_SECONDS)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
+
+    def put(self, item: T) -> None:
+        """Queue ``item``; raises the consumer's error as soon as there is one."""
+        if not self._offer(item):
+            raise self._error or RuntimeError("the encoder thread stopped unexpectedly")
 
     def finish(self) -> None:
         """Wait until everything queued is consumed; raises the consumer's error."""
-        # Polled like put(): a consumer that fails while the queue is full never takes
-        # the end marker, and a plain blocking put would wait for it forever.
-        while self._thread.is_alive():
-            try:
-                self._queue.put(_End(), timeout=_POLL_SECONDS)
-                break
-            except queue.Full:
-                continue
+        self._offer(_End())
         self._thread.join()
         if self._error is not None:
             raise self._error
