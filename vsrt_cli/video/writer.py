@@ -76,6 +76,10 @@ def check_output_dir(path: Path) -> None:
         raise OutputError(f"output path is a directory: {path}")
 
 
+# Encoders whose bitstream headers carry the sample aspect ratio (H.264/HEVC VUI, MPEG-2
+# sequence header, MPEG-4 VOL); VP9 and AV1 have no such field.
+_CODECS_WITH_ASPECT_FIELD = ("libx264", "libx265", "mpeg2video", "mpeg4")
+
 class VideoWriter:
     """Encode frames to ``path`` (exactly that path; the caller handles temp names).
 
@@ -212,8 +216,8 @@ class VideoWriter:
         ctx.sample_aspect_ratio = ratio
         # MP4/MOV store it in the container from the encoder's value; Matroska would need
         # the stream's own, which PyAV cannot set, so there only codecs with an aspect
-        # field in their bitstream (H.264, HEVC) keep it.
-        if self.format_name in ("matroska", "webm") and self.codec not in ("libx264", "libx265"):
+        # field in their bitstream keep it.
+        if self.format_name in ("matroska", "webm") and self.codec not in _CODECS_WITH_ASPECT_FIELD:
             self.notes.append(
                 f"{container_label(self.format_name)} output with {self.codec} cannot store the pixel aspect "
                 f"ratio {ratio.numerator}:{ratio.denominator}; it will play with square pixels (use .mp4 or x264/x265)"
