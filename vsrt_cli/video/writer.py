@@ -80,6 +80,7 @@ def check_output_dir(path: Path) -> None:
 # sequence header, MPEG-4 VOL); VP9 and AV1 have no such field.
 _CODECS_WITH_ASPECT_FIELD = ("libx264", "libx265", "mpeg2video", "mpeg4")
 
+
 class VideoWriter:
     """Encode frames to ``path`` (exactly that path; the caller handles temp names).
 
