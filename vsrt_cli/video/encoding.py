@@ -190,6 +190,11 @@ def lookahead_limit(codec: str, preset: str, width: int, height: int) -> int | N
     return limit if limit < table[preset] else None
 
 
+def writes_hdr10(codec: str) -> bool:
+    """Whether ``encoder_settings`` can pass HDR10 static metadata to this encoder."""
+    return codec in _PARAMS_KEY
+
+
 def encoder_settings(
     codec: str,
     crf: float,

@@ -15,7 +15,7 @@ from ._open import av_reason
 from .colour import ColourTags, guess_matrix
 from .containers import container_format, container_label, supports_faststart, supports_rotation
 from .convert import rgb_to_frame
-from .encoding import EncodeOptions, choose_video_codec, encoder_settings
+from .encoding import EncodeOptions, choose_video_codec, encoder_settings, writes_hdr10
 from .probe import VideoInfo
 from .streams import PassThrough, clean_metadata, packet_seconds, plan_stream_copy
 
@@ -200,7 +200,7 @@ class VideoWriter:
         ctx.options = encoder_settings(
             self.codec, opts.crf, opts.preset, opts.encoder_options, frame_size=(self.width, self.height), hdr10=hdr10
         )
-        if hdr10 is not None and self.codec not in ("libx264", "libx265"):
+        if hdr10 is not None and not writes_hdr10(self.codec):
             self.notes.append(
                 f"the source's HDR10 mastering metadata is not carried by {self.codec} "
                 "(x264 and x265 carry it, in .mkv or .mp4)"
