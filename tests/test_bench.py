@@ -20,6 +20,11 @@ def test_bench_json_reports_consistent_figures(tmp_path, capsys):
     assert report["size"] == [40, 24] and report["frames"] == 4
     assert report["model_fps"] > 0 and report["end_to_end_fps"] > 0
     assert report["end_to_end_ratio"] == pytest.approx(report["end_to_end_fps"] / report["model_fps"], rel=0.01, abs=1e-3)
+    e2e_seconds = report["frames"] / report["end_to_end_fps"]
+    assert 0 <= report["end_to_end_tail_s"] < e2e_seconds
+    assert report["end_to_end_ratio_without_tail"] == pytest.approx(
+        report["frames"] / (e2e_seconds - report["end_to_end_tail_s"]) / report["model_fps"], rel=0.02, abs=0.01
+    )
     assert 0 < report["efficiency"] == pytest.approx(report["achieved_gmac_per_s"] / report["peak_gmac_per_s"], rel=0.01)
     # 40x24 needs 3x2 tiles of 16 px; T=3 windows side by side (stride 3): each window's
     # 6 * 3 * 256 LR pixels make 3 frames of 960.
