@@ -428,7 +428,7 @@ class Trainer:
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16)
         if not tc.train_flow:
             # Under the same autocast as the network: inference on a bf16 CPU computes its
-            # flows in bf16 too, and the frozen SPyNet is a fifth of a bf16 step in fp32.
+            # flows in bf16 too, and in fp32 the frozen SPyNet took a quarter of a bf16 step.
             with torch.no_grad(), autocast:
                 flows = tuple(flow.float() for flow in self.model.compute_flows(lr_frames))
         with autocast:
