@@ -6,7 +6,10 @@ import torch
 
 from vsrt_cli.errors import UsageError
 from vsrt_cli.inference import InferenceOptions, WindowedUpscaler, choose_precision, upscale_clip, upscale_stream
+from vsrt_cli.inference.allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, keep_freed_memory
 from vsrt_cli.inference.device import resolve_device
+from vsrt_cli.inference.runner import default_tile_batch
+from vsrt_cli.models.vsrt import PRESETS, VSRTConfig
 from vsrt_cli.plan import plan_windows, tile_starts
 from tiny_models import tiny_model
 
@@ -154,6 +157,37 @@ def test_device_and_precision_choices():
         with pytest.raises(UsageError, match="CUDA is not available"):
             resolve_device("cuda:0")
         assert resolve_device("auto").type == "cpu"
+
+
+def test_cpu_tile_batch_follows_the_bytes_of_a_tiles_features():
+    cpu = torch.device("cpu")
+    small = VSRTConfig(channels=24, depth=2, extract_blocks=2, feedforward_blocks=2, reconstruct_blocks=2)
+    # vsrt-small: one tile at a time in fp32, two in bf16 (the measured optimum of each).
+    assert default_tile_batch(cpu, small, "fp32") == 1
+    assert default_tile_batch(cpu, small, "bf16") == 2
+    # The official width never batches on a CPU; a narrow model batches more.
+    assert default_tile_batch(cpu, PRESETS["official-reds"], "bf16") == 1
+    assert default_tile_batch(cpu, VSRTConfig(channels=8, num_frames=3), "fp32") == 5
+    assert WindowedUpscaler(tiny_model(), InferenceOptions(**CPU)).tile_batch >= 1
+
+
+class FakeLibc:
+    def __init__(self, accepts=True):
+        self.calls, self.accepts = [], accepts
+
+    def mallopt(self, param, value):
+        self.calls.append((param, value))
+        return 1 if self.accepts else 0
+
+
+def test_keep_freed_memory_raises_both_glibc_thresholds():
+    libc = FakeLibc()
+    assert keep_freed_memory(libc) is True
+    assert {param for param, _ in libc.calls} == {M_MMAP_THRESHOLD, M_TRIM_THRESHOLD}
+    assert all(value >= 32 * 2**20 for _, value in libc.calls)
+    assert keep_freed_memory(FakeLibc(accepts=False)) is False
+    # A C library without mallopt (macOS, Windows) is left alone.
+    assert keep_freed_memory(object()) is False
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

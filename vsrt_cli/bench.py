@@ -251,7 +251,7 @@ def run_bench(
         achieved_gmac_per_s=round(achieved, 2),
         peak_gmac_per_s=round(peak, 2),
         peak_kind=peak_kind,
-        efficiency=round(achieved / peak, 3),
+        efficiency=_significant(achieved / peak, 3),
         lr_pixels_per_output_pixel=round(cost.redundancy, 3),
         official_protocol_gmac_per_frame=round(official / 1e9, 2),
         official_to_default_compute=round(official / cost.total_macs, 2),

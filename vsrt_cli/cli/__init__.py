@@ -14,6 +14,7 @@ import click
 
 from .. import __version__
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, VsrtError
+from ..inference.allocator import keep_freed_memory
 from .console import error_console
 
 
@@ -25,6 +26,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """vsrt: 4x video super-resolution with a bundled VSR-Transformer."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    # The process is ours: every command that runs a model gains from it (see the module).
+    keep_freed_memory()
 
 
 # Sub-commands register themselves on ``cli`` when imported.

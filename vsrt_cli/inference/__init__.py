@@ -1,5 +1,6 @@
 """Running a model over frames: windows, tiles, flows, device and precision."""
 
+from .allocator import keep_freed_memory
 from .device import choose_precision, resolve_device
 from .runner import InferenceOptions, InferenceStats, WindowedUpscaler, upscale_clip, upscale_stream
 
@@ -8,6 +9,7 @@ __all__ = [
     "InferenceStats",
     "WindowedUpscaler",
     "choose_precision",
+    "keep_freed_memory",
     "resolve_device",
     "upscale_clip",
     "upscale_stream",

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError, UsageError, VsrtError
-from ..models.vsrt import SCALE, VSRTransformer
+from ..models.vsrt import SCALE, VSRTConfig, VSRTransformer
 from ..plan.tiles import Tile, padded_frame_size, plan_tiles, tile_weights
 from ..plan.windows import Window, chunk_window, default_stride, validate_stride
 from .device import DTYPES, choose_precision, resolve_device
@@ -59,15 +59,25 @@ def default_tile_overlap(tile_size: int) -> int:
     return tile_size * 3 // 32
 
 
-def default_tile_batch(device: torch.device, tile_size: int) -> int:
+# Bytes of one tile's feature map (T x channels x S x S) that a CPU step may hold: 2 MB,
+# one core's L2 on the machines measured. With vsrt-small that is 1 tile in fp32 and 2 in
+# bf16, the fastest counts measured on a 2-core AVX2 EPYC (fp32: 0.14 s per tile alone,
+# 0.21 in fours) and a 2-core AMX Xeon (bf16: x1.07-1.10 with 2 per step; fp32 there was
+# also fastest with 1).
+CPU_TILE_FEATURE_BYTES = 2 * 2**20
+
+
+def default_tile_batch(device: torch.device, config: VSRTConfig, precision: str) -> int:
+    size = config.tile_size
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         # Rough activation cost of one 64x64 tile of the official model in fp16, scaled by area.
-        per_tile = 600 * 2**20 * (tile_size / 64) ** 2
+        per_tile = 600 * 2**20 * (size / 64) ** 2
         return int(max(1, min(64, free * 0.5 // per_tile)))
-    # On a CPU one tile at a time is fastest: its activations stay in cache, and the conv
-    # kernels are already parallel within a tile (measured: 0.14 s/tile alone, 0.21 in fours).
-    return 1
+    # On a CPU the conv kernels are already parallel within a tile; more tiles per step
+    # only pay while their features stay in cache, and then save per-call overhead.
+    feature_bytes = config.num_frames * config.channels * size * size * DTYPES[precision].itemsize
+    return int(max(1, CPU_TILE_FEATURE_BYTES // feature_bytes))
 
 
 def frame_to_tensor(frame: np.ndarray, tile_size: int, device: torch.device) -> torch.Tensor:
@@ -102,7 +112,7 @@ class WindowedUpscaler:
                 f" got {self.overlap}"
             )
         self.model = _on_device(model, self.device)
-        self.tile_batch = options.tile_batch or default_tile_batch(self.device, self.config.tile_size)
+        self.tile_batch = options.tile_batch or default_tile_batch(self.device, self.config, self.precision)
         self.stats = InferenceStats(
             tile_batch=self.tile_batch, device=str(self.device), precision=self.precision
         )
