@@ -298,6 +298,7 @@ def test_python_module_entry_point(tmp_path):
 def test_big_output_frames_wait_fewer_at_a_time():
     from vsrt_cli.pipeline.upscale import ENCODE_DEPTH, encode_queue_depth
 
-    assert encode_queue_depth(1280, 720) == ENCODE_DEPTH
-    assert encode_queue_depth(5120, 2880) == 1  # 177 MB of float32 RGB per frame
-    assert encode_queue_depth(40000, 40000) == 1
+    assert encode_queue_depth(1280 * 720 * 3 // 2) == ENCODE_DEPTH
+    assert encode_queue_depth(5120 * 2880 * 3 // 2) == ENCODE_DEPTH  # 22 MB in yuv420p
+    assert encode_queue_depth(5120 * 2880 * 3 * 2) == 3  # 88 MB in 16-bit 4:4:4
+    assert encode_queue_depth(40000 * 40000 * 3 // 2) == 1

@@ -385,6 +385,25 @@ def test_writer_without_source_and_pts(media_dir):
     assert stream_kinds(dst) == ["video"]
 
 
+def test_converted_frames_are_the_size_the_writer_reports_and_encode_alike(media_dir):
+    """The pipeline converts in one thread and encodes in another: same file as write()."""
+    frames = [np.full((48, 64, 3), i / 5, np.float32) for i in range(4)]
+    files = []
+    for name, split in (("whole.mkv", False), ("split.mkv", True)):
+        files.append(media_dir / name)
+        with VideoWriter(files[-1], width=64, height=48, options=FAST, frame_rate=Fraction(25)) as writer:
+            for rgb in frames:
+                if split:
+                    frame = writer.convert(rgb)
+                    assert sum(p.buffer_size for p in frame.planes) == writer.frame_bytes()
+                    writer.write_frame(frame)
+                else:
+                    writer.write(rgb)
+    whole, split = (read_frames(f).frames for f in files)
+    assert len(whole) == len(split) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(whole, split))
+
+
 def test_non_increasing_timestamps_are_repaired_with_a_note(media_dir):
     dst = media_dir / "nudged.mp4"
     with VideoWriter(dst, width=32, height=32, options=FAST, frame_rate=Fraction(10)) as writer:
