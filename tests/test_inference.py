@@ -6,7 +6,12 @@ import torch
 
 from vsrt_cli.errors import UsageError
 from vsrt_cli.inference import InferenceOptions, WindowedUpscaler, choose_precision, upscale_clip, upscale_stream
-from vsrt_cli.inference.allocator import M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, keep_freed_memory
+from vsrt_cli.inference.allocator import (
+    M_MMAP_THRESHOLD,
+    M_TRIM_THRESHOLD,
+    keep_freed_memory,
+    release_freed_memory,
+)
 from vsrt_cli.inference.device import resolve_device
 from vsrt_cli.inference.runner import default_tile_batch
 from vsrt_cli.models.vsrt import PRESETS, VSRTConfig
@@ -188,6 +193,34 @@ def test_keep_freed_memory_raises_both_glibc_thresholds():
     assert keep_freed_memory(FakeLibc(accepts=False)) is False
     # A C library without mallopt (macOS, Windows) is left alone.
     assert keep_freed_memory(object()) is False
+
+
+def test_free_memory_is_released_once_per_window_only_for_big_canvases(monkeypatch):
+    import vsrt_cli.inference.runner as runner
+
+    calls = []
+    monkeypatch.setattr(runner, "release_freed_memory", lambda: calls.append(1))
+    frames = smooth_frames(6, 20, 24)
+    upscaler = WindowedUpscaler(tiny_model(), InferenceOptions(**CPU))
+    list(upscaler.upscale(frames))
+    assert calls == []  # small frames: the refaults would cost more than they save
+    monkeypatch.setattr(runner, "TRIM_THRESHOLD", 1)
+    upscaler = WindowedUpscaler(tiny_model(), InferenceOptions(**CPU))
+    list(upscaler.upscale(frames))
+    assert len(calls) == upscaler.stats.windows >= 2
+
+
+def test_release_freed_memory_calls_malloc_trim():
+    class Libc:
+        trimmed = []
+
+        def malloc_trim(self, pad):
+            self.trimmed.append(pad)
+            return 1
+
+    libc = Libc()
+    assert release_freed_memory(libc) is True and libc.trimmed == [0]
+    assert release_freed_memory(object()) is False
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

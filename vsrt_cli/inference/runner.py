@@ -20,6 +20,7 @@ from ..errors import InputError, UsageError, VsrtError
 from ..models.vsrt import SCALE, VSRTConfig, VSRTransformer
 from ..plan.tiles import Tile, padded_frame_size, plan_tiles, tile_weights
 from ..plan.windows import Window, chunk_window, default_stride, validate_stride
+from .allocator import TRIM_THRESHOLD, release_freed_memory
 from .device import DTYPES, choose_precision, resolve_device
 from .flows import FlowCache
 
@@ -212,6 +213,10 @@ class WindowedUpscaler:
                 canvases[frame][:, rows, cols] += out[position] * weights
         self.stats.windows += 1
         self.stats.tiles += len(tiles)
+        if self.device.type == "cpu" and sum(c.nbytes for c in canvases.values()) > TRIM_THRESHOLD:
+            # Only for big frames, where peak memory binds: re-faulting the tiles' memory
+            # costs about 0.1 s per window, 8% of a 320x180 window, 0.5% of a 720p one.
+            release_freed_memory()
         for frame, _ in window.outputs:
             # In place: at 720p input each canvas is 177 MB, and a copy per frame would
             # raise the peak by as much.
