@@ -12,6 +12,7 @@ from torch import nn
 
 from ..errors import InputError, OutputError
 from ..inference import InferenceOptions, WindowedUpscaler
+from ..inference.allocator import release_freed_memory
 from ..models.vsrt import SCALE
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from .outputs import atomic_output, check_target
@@ -95,6 +96,9 @@ def upscale_video(
         raise InputError(f"{source}: no such file")
     check_target(source, target, overwrite)
     started = time.monotonic()
+    # Each video starts from the memory it needs, not what earlier work left in the heap
+    # (a folder batch runs many videos in one process; see inference/allocator.py).
+    release_freed_memory()
     upscaler = WindowedUpscaler(model, inference)
     with VideoReader(source, deinterlace=deinterlace) as reader:
         info = reader.info
