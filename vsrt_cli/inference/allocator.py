@@ -6,8 +6,8 @@ threshold sits unused at the top. A model tile allocates and frees tensors of se
 every few milliseconds, so each one came back as fresh pages, and every 4 KiB page cost a
 page fault and a zeroing on first touch. On a 2-core Xeon with AMX (where the convolutions
 themselves are fast) that was a third of the upsampler's time and 12% of a whole tile
-(benchmarks/README.md). Keeping the memory mapped costs nothing in peak RSS: it is the
-same memory the run already needed at its peak.
+(benchmarks/README.md). Kept memory can fragment, though, so the pipeline hands free
+pages back where it is cheap (:func:`release_freed_memory`).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import ctypes.util
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 
-# Blocks up to 32 MiB (glibc's own ceiling for this setting) come from the heap: a 64x64
-# tile's biggest tensors are about 10 MB; 720p frames and canvases (100+ MB) stay mmapped.
+# Blocks up to 32 MiB (glibc's own ceiling for this setting) come from the heap: the
+# biggest tensors of two 64x64 tiles in bf16 are about 21 MB; output canvases at 4x of
+# 720p (177 MB) stay mmapped.
 MMAP_THRESHOLD = 32 * 2**20
 # Up to 256 MiB of freed heap stays mapped: more than a tile's working set, far below
 # the pipeline's peak.
