@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 # mallopt parameter numbers from glibc's malloc.h.
 M_TRIM_THRESHOLD = -1
@@ -28,7 +29,9 @@ MMAP_THRESHOLD = 32 * 2**20
 TRIM_THRESHOLD = 256 * 2**20
 
 
+@functools.lru_cache(maxsize=None)
 def _libc() -> ctypes.CDLL | None:
+    # Looked up once: find_library runs ldconfig (about 4 ms), and the trim runs per window.
     name = ctypes.util.find_library("c")
     if name is None:
         return None
