@@ -227,6 +227,55 @@ def fold_patches(patches: torch.Tensor, patch: int, height: int, width: int) -> 
     return blocks.permute(0, 1, 4, 2, 5, 3).reshape(n, c, height, width)
 
 
+def patch_tokens(x: torch.Tensor, batch: int, patch: int, heads: int) -> torch.Tensor:
+    """[B*T, C, H, W] -> [B, heads, T*P, C*p*p/heads] with P = (H/p)*(W/p) patches per frame.
+
+    Token t*P + n is patch n (row-major) of frame t, with features ordered like
+    :func:`unfold_patches`; one copy whatever the input's memory format.
+    """
+    frames_total, channels, height, width = x.shape
+    frames = frames_total // batch
+    rows, cols = height // patch, width // patch
+    blocks = x.reshape(batch, frames, channels, rows, patch, cols, patch)
+    tokens = blocks.permute(0, 1, 3, 5, 2, 4, 6).reshape(
+        batch, frames * rows * cols, heads, channels * patch * patch // heads
+    )
+    return tokens.transpose(1, 2)
+
+
+def tokens_to_frames(
+    tokens: torch.Tensor, frames: int, patch: int, height: int, width: int, channels_last: bool
+) -> torch.Tensor:
+    """The inverse of :func:`patch_tokens`, in one copy into the requested memory format."""
+    batch, heads, _, per_head = tokens.shape
+    rows, cols = height // patch, width // patch
+    channels = heads * per_head // (patch * patch)
+    blocks = tokens.transpose(1, 2).reshape(batch, frames, rows, cols, channels, patch, patch)
+    if channels_last:
+        pixels = blocks.permute(0, 1, 2, 5, 3, 6, 4).reshape(batch * frames, height, width, channels)
+        return pixels.permute(0, 3, 1, 2)
+    return blocks.permute(0, 1, 4, 2, 5, 3, 6).reshape(batch * frames, channels, height, width)
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) v with the logits and softmax in fp32.
+
+    The logits are dot products over C*p*p (4096 for the official width) features: in
+    fp16 they overflow and in bf16 they lose the precision the softmax needs. PyTorch's
+    fused CPU kernel keeps them in fp32 internally and, with bf16 inputs, is about twice
+    as fast as the explicit form. In fp32 it is slower, and on CUDA which fused kernel
+    would take features this wide, in what precision, has not been measured, so those
+    keep the explicit form.
+    """
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16 and k.dtype == v.dtype == q.dtype:
+        return F.scaled_dot_product_attention(q, k, v)
+    scale = q.shape[-1] ** -0.5
+    with _full_precision(q.device.type):
+        logits = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale
+        weights = logits.softmax(dim=-1).to(v.dtype)
+    return torch.matmul(weights, v)
+
+
 class ConvSelfAttention(nn.Module):
     """Attention between the p x p patches of all T frames of a window.
 
@@ -244,32 +293,18 @@ class ConvSelfAttention(nn.Module):
         self.to_v = nn.Conv2d(channels, channels, 3, 1, 1)
         self.conv = nn.Conv2d(channels, channels, 3, 1, 1)
 
-    def _tokens(self, x: torch.Tensor, batch: int) -> torch.Tensor:
-        # [N, C, H, W] -> [B, heads, T * patches, features per head]
-        patches = unfold_patches(x, self.patch_size)
-        frames = x.shape[0] // batch
-        features, count = patches.shape[1:]
-        tokens = patches.view(batch, frames, features, count).permute(0, 1, 3, 2)
-        tokens = tokens.reshape(batch, frames * count, self.heads, features // self.heads)
-        return tokens.transpose(1, 2)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, frames, channels, height, width = x.shape
         flat = x.reshape(batch * frames, channels, height, width)
-        q = self._tokens(self.to_q(flat), batch)
-        k = self._tokens(self.to_k(flat), batch)
-        v = self._tokens(self.to_v(flat), batch)
-        # The logits are dot products over C*p*p (4096) features: they overflow fp16, so
-        # they and the softmax are always computed in fp32.
-        scale = q.shape[-1] ** -0.5
-        with _full_precision(q.device.type):
-            logits = torch.matmul(q.float(), k.float().transpose(-2, -1)) * scale
-            weights = logits.softmax(dim=-1).to(v.dtype)
-        out = torch.matmul(weights, v)  # [B, heads, T * patches, d]
-        patches_per_frame = out.shape[2] // frames
-        out = out.transpose(1, 2).reshape(batch, frames, patches_per_frame, -1)
-        out = out.permute(0, 1, 3, 2).reshape(batch * frames, -1, patches_per_frame)
-        out = fold_patches(out, self.patch_size, height, width)
+        q, k, v = (
+            patch_tokens(conv(flat), batch, self.patch_size, self.heads)
+            for conv in (self.to_q, self.to_k, self.to_v)
+        )
+        out = attend(q, k, v)
+        # Hand the conv the layout its weights are in (channels-last for inference on CPU),
+        # so it does not reorder its input first.
+        channels_last = self.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        out = tokens_to_frames(out, frames, self.patch_size, height, width, channels_last)
         out = self.conv(out) + flat
         return out.view(batch, frames, channels, height, width)
 
@@ -424,6 +459,6 @@ class VSRTransformer(nn.Module):
         out = lrelu(F.pixel_shuffle(self.upconv2(out), 2))
         out = self.conv_last(lrelu(self.conv_hr(out)))
         base = F.interpolate(flat, scale_factor=SCALE, mode="bilinear", align_corners=False)
-        # Summed in fp32: under bf16 autocast a [0.5, 1) value has a step of 1/256, which
-        # would put the output a whole uint8 level off.
-        return (out.float() + base.float()).view(batch, frames, 3, SCALE * height, SCALE * width)
+        # Summed in fp32 (``base`` is fp32 because ``lrs`` is): under bf16 autocast a
+        # [0.5, 1) value has a step of 1/256, which would put the output a whole uint8 level off.
+        return base.float().add_(out).view(batch, frames, 3, SCALE * height, SCALE * width)
