@@ -251,3 +251,50 @@ def test_attend_fused_bf16_path_matches_fp32_attention():
     error = (fast.double() - exact).abs()
     assert error.max() < 0.045
     assert error.mean() < 0.0025
+
+
+def test_channels_last_model_matches_the_contiguous_one():
+    import copy
+
+    torch.manual_seed(0)
+    model = VSRTransformer(TINY).eval()
+    fast = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    lrs = torch.rand(2, 3, 3, 16, 16)
+    flows = (torch.randn(2, 3, 2, 16, 16), torch.randn(2, 3, 2, 16, 16))
+    with torch.no_grad():
+        assert torch.allclose(fast(lrs, flows=flows), model(lrs, flows=flows), atol=1e-5)
+
+
+def test_prenorm_keeps_a_channels_last_map_channels_last_and_equal():
+    from vsrt_cli.models.vsrt import PreNorm
+
+    torch.manual_seed(0)
+    norm = PreNorm(8, 16, torch.nn.Identity())
+    with torch.no_grad():
+        norm.norm.weight.normal_()
+        norm.norm.bias.normal_()
+    x = torch.randn(2, 3, 8, 16, 16)
+    pixels_last = x.permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+    with torch.no_grad():
+        out = norm(pixels_last)
+        assert torch.allclose(out, norm.norm(x), atol=1e-5)
+    assert out.permute(0, 1, 3, 4, 2).is_contiguous()
+
+
+def test_feedforward_warps_each_frames_neighbours_onto_it():
+    from vsrt_cli.models.vsrt import FlowFeedForward, lrelu
+
+    torch.manual_seed(0)
+    ff = FlowFeedForward(8, 1).eval()
+    batch, frames = 2, 3
+    x = torch.randn(batch, frames, 8, 16, 16)
+    lrs = torch.rand(batch, frames, 3, 16, 16)
+    zero = torch.zeros(batch, frames, 2, 16, 16)
+    following = torch.cat([x[:, 1:], x[:, -1:]], dim=1).flatten(0, 1)
+    preceding = torch.cat([x[:, :1], x[:, :-1]], dim=1).flatten(0, 1)
+    lr = lrs.flatten(0, 1)
+    with torch.no_grad():
+        backward = ff.backward_resblocks(torch.cat([lr, following], dim=1))
+        forward = ff.forward_resblocks(torch.cat([lr, preceding], dim=1))
+        expected = lrelu(ff.fusion(torch.cat([backward, forward], dim=1))).view_as(x)
+        assert torch.allclose(ff(x, lrs, zero, zero), expected, atol=1e-6)

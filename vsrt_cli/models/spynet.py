@@ -47,7 +47,15 @@ def flow_warp(
     warped = F.grid_sample(
         image.float(), normalised, mode="bilinear", padding_mode=padding_mode, align_corners=True
     )
-    return warped.to(image.dtype)
+    # grid_sample always returns NCHW; give the caller back its own layout in the same copy.
+    return warped.to(dtype=image.dtype, memory_format=memory_format_of(image))
+
+
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """channels_last for a 4-D tensor laid out NHWC (and not trivially both), else contiguous."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 class ConvUnit(nn.Module):

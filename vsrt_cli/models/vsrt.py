@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .spynet import SPyNet, flow_warp
+from .spynet import SPyNet, flow_warp, memory_format_of
 
 SCALE = 4
 LRELU_SLOPE = 0.1
@@ -205,7 +205,25 @@ class PreNorm(nn.Module):
         self.fn = fn
 
     def forward(self, x: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return self.fn(self.norm(x), **kwargs)
+        return self.fn(self._normalise(x), **kwargs)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        # The statistics and the affine map are the same in any element order, so a
+        # channels-last [B, T, C, H, W] map is normalised as the contiguous [B, T, H, W, C]
+        # it is in memory: the output stays channels-last and the convs that follow do not
+        # reorder it (layer_norm itself would copy it into [C, H, W] order).
+        pixels_last = x.permute(0, 1, 3, 4, 2)
+        if x.dim() != 5 or x.is_contiguous() or not pixels_last.is_contiguous():
+            return self.norm(x)
+        norm = self.norm
+        out = F.layer_norm(
+            pixels_last,
+            pixels_last.shape[2:],
+            norm.weight.permute(1, 2, 0) if norm.weight is not None else None,
+            norm.bias.permute(1, 2, 0) if norm.bias is not None else None,
+            norm.eps,
+        )
+        return out.permute(0, 1, 4, 2, 3)
 
 
 def unfold_patches(x: torch.Tensor, patch: int) -> torch.Tensor:
@@ -332,15 +350,17 @@ class FlowFeedForward(nn.Module):
         flows_backward: torch.Tensor,
     ) -> torch.Tensor:
         batch, frames, channels, height, width = x.shape
-        following = torch.cat([x[:, 1:], x[:, -1:]], dim=1)
-        preceding = torch.cat([x[:, :1], x[:, :-1]], dim=1)
+        flat = x.reshape(batch * frames, channels, height, width)
+        # Gathered by index rather than concatenated along T: that keeps a channels-last
+        # map channels-last, and with it every conv of the trunks.
+        order = torch.arange(frames, device=x.device)
+        starts = torch.arange(batch, device=x.device)[:, None] * frames
+        following = flat[(starts + (order + 1).clamp(max=frames - 1)).flatten()]
+        preceding = flat[(starts + (order - 1).clamp(min=0)).flatten()]
+        lr = lrs.reshape(-1, 3, height, width).to(dtype=x.dtype, memory_format=memory_format_of(flat))
 
         def branch(neighbours: torch.Tensor, flows: torch.Tensor, trunk: nn.Module) -> torch.Tensor:
-            warped = flow_warp(
-                neighbours.reshape(-1, channels, height, width),
-                flows.reshape(-1, 2, height, width).permute(0, 2, 3, 1),
-            )
-            lr = lrs.reshape(-1, 3, height, width).to(warped.dtype)
+            warped = flow_warp(neighbours, flows.reshape(-1, 2, height, width).permute(0, 2, 3, 1))
             return trunk(torch.cat([lr, warped], dim=1))
 
         backward = branch(following, flows_backward, self.backward_resblocks)
