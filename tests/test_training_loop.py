@@ -102,6 +102,32 @@ def test_resumed_run_matches_an_uninterrupted_one_exactly(photo_dir, tmp_path):
     assert not _states_equal(fresh.model.state_dict(), straight.model.state_dict())
 
 
+def test_training_runs_channels_last_and_resumes_a_contiguous_state(photo_dir, tmp_path):
+    config = tiny(photo_dir, tmp_path, total_steps=6)
+    quiet = {"threads": 1, "log": lambda _: None, "note": lambda _: None}
+    first = Trainer(config, tmp_path / "run", **quiet)
+    first.run(max_steps=3)
+    conv = first.model.conv_first.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    # A state as runs before channels-last training saved it: every tensor contiguous.
+    path = tmp_path / "run" / "last.pt"
+    state = torch.load(path, weights_only=False)
+    for key in ("model", "ema"):
+        state[key] = {k: v.contiguous() for k, v in state[key].items()}
+    for moments in state["optimizer"]["state"].values():
+        for k, v in moments.items():
+            moments[k] = v.contiguous() if torch.is_tensor(v) else v
+    torch.save(state, path)
+
+    resumed = Trainer(config, tmp_path / "run", resume=True, **quiet)
+    assert torch.equal(resumed.model.conv_first.weight, conv)
+    for param in resumed.model.parameters():
+        for value in resumed.optimizer.state.get(param, {}).values():
+            if torch.is_tensor(value) and value.shape == param.shape:
+                assert value.stride() == param.stride()
+    assert resumed.run()["step"] == 6
+
+
 def test_learning_rate_warms_up_then_follows_a_cosine():
     config = load_config("tiny").train
     config = dataclasses.replace(config, lr=1e-3, min_lr=1e-5, warmup_steps=10, total_steps=110)
