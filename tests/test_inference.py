@@ -195,6 +195,22 @@ def test_keep_freed_memory_raises_both_glibc_thresholds():
     assert keep_freed_memory(object()) is False
 
 
+def test_large_blocks_stay_on_the_heap_only_inside_the_block():
+    from vsrt_cli.inference.allocator import GLIBC_MMAP_MAX, M_MMAP_MAX, large_blocks_on_heap
+
+    libc = FakeLibc()
+    with large_blocks_on_heap(libc) as applied:
+        assert applied is True
+        assert libc.calls == [(M_MMAP_MAX, 0)]
+    assert libc.calls == [(M_MMAP_MAX, 0), (M_MMAP_MAX, GLIBC_MMAP_MAX)]
+    refused = FakeLibc(accepts=False)
+    with large_blocks_on_heap(refused) as applied:
+        assert applied is False
+    assert refused.calls == [(M_MMAP_MAX, 0)]  # nothing to restore
+    with large_blocks_on_heap(object()) as applied:
+        assert applied is False
+
+
 def test_free_memory_is_released_once_per_window_only_for_big_canvases(monkeypatch):
     import vsrt_cli.inference.runner as runner
 

@@ -42,6 +42,7 @@ def train_command(
     to <run>/log.jsonl; the EMA weights are exported to <run>/ema.safetensors and
     <run>/best.safetensors.
     """
+    from ..inference.allocator import large_blocks_on_heap
     from ..training.trainer import Trainer, load_config
     from ..training.validation import DEFAULT_SOURCE, FRAMES_PER_CLIP, build_validation_set
 
@@ -61,7 +62,8 @@ def train_command(
         raise UsageError("vsrt train needs a CONFIG (or --prepare-val DIR)")
     run_config = load_config(config)
     trainer = Trainer(run_config, out_dir or Path("runs") / run_config.name, resume=resume, threads=threads)
-    summary = trainer.run(max_steps=max_steps, max_minutes=max_minutes)
+    with large_blocks_on_heap():
+        summary = trainer.run(max_steps=max_steps, max_minutes=max_minutes)
     best = summary["best"]
     best_text = f", best PSNR-Y {best['psnr_y']:.3f} dB at step {best['step']}" if best else ""
     err.print(f"stopped at step {summary['step']} ({summary['stopped']}){best_text}")
