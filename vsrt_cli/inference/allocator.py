@@ -78,7 +78,6 @@ def keep_freed_memory(libc: ctypes.CDLL | None = None) -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
-
 @contextlib.contextmanager
 def large_blocks_on_heap(libc: ctypes.CDLL | None = None) -> Iterator[bool]:
     """Within the block, serve allocations of any size from the heap, never from their own

@@ -212,9 +212,9 @@ class PreNorm(nn.Module):
         # channels-last [B, T, C, H, W] map is normalised as the contiguous [B, T, H, W, C]
         # it is in memory: the output stays channels-last and the convs that follow do not
         # reorder it (layer_norm itself would copy it into [C, H, W] order).
-        pixels_last = x.permute(0, 1, 3, 4, 2)
-        if x.dim() != 5 or x.is_contiguous() or not pixels_last.is_contiguous():
+        if x.dim() != 5 or x.is_contiguous() or not x.permute(0, 1, 3, 4, 2).is_contiguous():
             return self.norm(x)
+        pixels_last = x.permute(0, 1, 3, 4, 2)
         norm = self.norm
         out = F.layer_norm(
             pixels_last,
