@@ -212,22 +212,13 @@ def test_attention_logits_do_not_overflow_in_fp16():
     assert relative < 1e-2
 
 
-def test_patch_reshapes_equal_unfold_and_fold():
-    from vsrt_cli.models.vsrt import fold_patches, unfold_patches
-
-    x = torch.rand(3, 5, 16, 24)
-    patches = unfold_patches(x, 8)
-    assert torch.equal(patches, torch.nn.functional.unfold(x, kernel_size=8, stride=8))
-    assert torch.equal(fold_patches(patches, 8, 16, 24), x)
-
-
 def test_patch_tokens_match_unfold_and_invert_in_both_layouts():
-    from vsrt_cli.models.vsrt import patch_tokens, tokens_to_frames, unfold_patches
+    from vsrt_cli.models.vsrt import patch_tokens, tokens_to_frames
 
     batch, frames, heads = 2, 3, 2
     x = torch.rand(batch * frames, 4, 16, 24)
     tokens = patch_tokens(x, batch, 8, heads)
-    per_frame = unfold_patches(x, 8).view(batch, frames, 4 * 64, 6).permute(0, 1, 3, 2)
+    per_frame = torch.nn.functional.unfold(x, 8, stride=8).view(batch, frames, 4 * 64, 6).permute(0, 1, 3, 2)
     expected = per_frame.reshape(batch, frames * 6, heads, 4 * 64 // heads).transpose(1, 2)
     assert torch.equal(tokens, expected)
     for channels_last in (False, True):

@@ -226,30 +226,12 @@ class PreNorm(nn.Module):
         return out.permute(0, 1, 4, 2, 3)
 
 
-def unfold_patches(x: torch.Tensor, patch: int) -> torch.Tensor:
-    """``F.unfold(x, patch, stride=patch)`` for non-overlapping patches, as a pure reshape.
-
-    [N, C, H, W] -> [N, C*patch*patch, (H/patch)*(W/patch)]; feature c*p*p + r*p + s,
-    patches in row-major order. The reshape avoids im2col, which is slow on CPUs.
-    """
-    n, c, h, w = x.shape
-    blocks = x.reshape(n, c, h // patch, patch, w // patch, patch)
-    return blocks.permute(0, 1, 3, 5, 2, 4).reshape(n, c * patch * patch, (h // patch) * (w // patch))
-
-
-def fold_patches(patches: torch.Tensor, patch: int, height: int, width: int) -> torch.Tensor:
-    """The exact inverse of :func:`unfold_patches` (``F.fold`` without overlaps)."""
-    n = patches.shape[0]
-    c = patches.shape[1] // (patch * patch)
-    blocks = patches.reshape(n, c, patch, patch, height // patch, width // patch)
-    return blocks.permute(0, 1, 4, 2, 5, 3).reshape(n, c, height, width)
-
-
 def patch_tokens(x: torch.Tensor, batch: int, patch: int, heads: int) -> torch.Tensor:
     """[B*T, C, H, W] -> [B, heads, T*P, C*p*p/heads] with P = (H/p)*(W/p) patches per frame.
 
-    Token t*P + n is patch n (row-major) of frame t, with features ordered like
-    :func:`unfold_patches`; one copy whatever the input's memory format.
+    Token t*P + n is patch n (row-major) of frame t, with features ordered as
+    ``F.unfold(x, p, stride=p)`` orders them (c*p*p + r*p + s), but as one reshape copy
+    whatever the input's memory format: im2col is slow on CPUs.
     """
     frames_total, channels, height, width = x.shape
     frames = frames_total // batch
