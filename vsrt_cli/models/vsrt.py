@@ -303,7 +303,7 @@ class ConvSelfAttention(nn.Module):
         out = attend(q, k, v)
         # Hand the conv the layout its weights are in (channels-last for inference on CPU),
         # so it does not reorder its input first.
-        channels_last = self.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        channels_last = memory_format_of(self.conv.weight) == torch.channels_last
         out = tokens_to_frames(out, frames, self.patch_size, height, width, channels_last)
         out = self.conv(out) + flat
         return out.view(batch, frames, channels, height, width)
