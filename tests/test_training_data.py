@@ -89,16 +89,10 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from vsrt_cli.quality.imresize import bicubic_downscale_uint8, imresize  # noqa: E402
-from vsrt_cli.training.data import (  # noqa: E402
-    DataConfig,
-    TrainingData,
-    augment,
-    decode_video,
-    degrade,
-    render_path,
-    sample_camera_path,
-    shrink,
-)
+from vsrt_cli.training.camera import render_path, sample_camera_path  # noqa: E402
+from vsrt_cli.training.config import DataConfig  # noqa: E402
+from vsrt_cli.training.data import TrainingData, augment, decode_video  # noqa: E402
+from vsrt_cli.training.degradation import degrade, shrink  # noqa: E402
 
 
 def _phase_shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -17,14 +17,8 @@ import torch
 from test_training_data import natural_image, panning_frames, write_image
 from vsrt_cli.cli import main
 from vsrt_cli.quality.imresize import bicubic_downscale_uint8
-from vsrt_cli.training.trainer import (
-    RunConfig,
-    Trainer,
-    ValidationConfig,
-    charbonnier,
-    learning_rate,
-    load_config,
-)
+from vsrt_cli.training.config import RunConfig, ValidationConfig, load_config
+from vsrt_cli.training.trainer import Trainer, charbonnier, learning_rate
 from vsrt_cli.weights.checkpoint import load_checkpoint, load_checkpoint_model
 
 

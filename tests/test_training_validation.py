@@ -14,8 +14,9 @@ from vsrt_cli.models.vsrt import VSRTransformer
 from vsrt_cli.quality.clips import read_image
 from vsrt_cli.quality.evaluate import evaluate
 from vsrt_cli.quality.imresize import bicubic_downscale_uint8
-from vsrt_cli.training.data import decode_video, shrink
-from vsrt_cli.training.trainer import load_config
+from vsrt_cli.training.config import load_config
+from vsrt_cli.training.data import decode_video
+from vsrt_cli.training.degradation import shrink
 from vsrt_cli.training.validation import (
     HELD_OUT,
     HeldOutClip,

@@ -43,7 +43,8 @@ def train_command(
     <run>/best.safetensors.
     """
     from ..inference.allocator import large_blocks_on_heap
-    from ..training.trainer import Trainer, load_config
+    from ..training.config import load_config
+    from ..training.trainer import Trainer
     from ..training.validation import DEFAULT_SOURCE, FRAMES_PER_CLIP, build_validation_set
 
     err = error_console()

@@ -5,130 +5,42 @@ first shrunk (2x by default) with MATLAB bicubic: the shrink averages away most 
 artefacts, which the network would otherwise learn to reproduce as "detail".
 
 * Photos become clips by moving a crop window along a smooth random camera path
-  (translation with a little acceleration, a slow zoom and a slow roll, all sub-pixel), and
-  rendering every frame with ``grid_sample``. This gives exactly known, realistic global
-  motion on high-quality content, which the few real videos cannot supply in quantity.
+  (:mod:`.camera`).
 * Videos give T consecutive decoded frames and a random crop: real motion, occlusion and
   parallax that no affine path produces.
 
-LR = MATLAB-bicubic x1/4 of the GT, rounded to uint8 levels (the standard "BI"
-degradation of Vid4/REDS/Vimeo). Augmentation: flips, transposition (with the flips, all
-eight 90-degree rotations/reflections) and temporal reversal.
+LR = MATLAB-bicubic x1/4 of the GT, rounded to uint8 levels (:mod:`.degradation`).
+Augmentation: flips, transposition (with the flips, all eight 90-degree
+rotations/reflections) and temporal reversal.
 
-Everything decoded is cached once as uint8 ``.npy`` files (memory-mapped afterwards), so a
-resumed run starts in seconds. Sampling is a pure function of (seed, step): a resumed run
-draws exactly the batches an uninterrupted run would have drawn, with no sampler state.
+Everything decoded is cached once as uint8 ``.npy`` files (:mod:`.cache`), so a resumed run
+starts in seconds. Sampling is a pure function of (seed, step): a resumed run draws exactly
+the batches an uninterrupted run would have drawn, with no sampler state.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import glob
-import hashlib
 import math
-import os
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..errors import InputError, UsageError
+from ..errors import InputError
 from ..quality.clips import read_image
-from ..quality.imresize import imresize
-
-# The clips the validation set is made of. They are never trained on, whatever a config
-# says, so that validation numbers stay honest.
-HELD_OUT_FILES = ("cityCC0.mpg", "cockatoo.mp4")
+from .cache import cache_key, cached, drop_stale_entries, entry_name, save_atomic
+from .camera import CameraPath, render_path, sample_camera_path
+from .config import HELD_OUT_FILES, DataConfig
+from .degradation import GT_CONTEXT, LR_CONTEXT, degrade, shrink
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".y4m")
-# Bump when the cached arrays would come out differently, so stale caches are not reused.
-CACHE_VERSION = 1
-# MATLAB's antialiased cubic x1/4 reaches 6 GT pixels beyond a pixel's footprint, so the
-# 2 outer LR pixels of a resized crop see mirrored GT instead of the scene. Clips are cut
-# this much larger on every side and the margin dropped after the resize, so training LR
-# is what an interior tile of a whole degraded frame looks like.
-LR_CONTEXT = 2
-GT_CONTEXT = 4 * LR_CONTEXT
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the training material is and how clips are cut from it (GT pixel units)."""
-
-    photos: str | None = None
-    videos: str | None = None
-    exclude: tuple[str, ...] = HELD_OUT_FILES
-    gt_size: int = 256
-    # Share of each batch's clips taken from real videos (the rest come from photos).
-    video_fraction: float = 0.35
-    photo_downscale: int = 2
-    video_downscale: float = 2.0
-    # A video too small for gt_size after video_downscale is shrunk less, but never by
-    # less than this: below ~1.5x the codec's artefacts survive into the GT.
-    min_video_downscale: float = 1.5
-    # Camera paths. Speeds are GT pixels per frame (Vid4/REDS motion is mostly 0-3 LR px,
-    # i.e. 0-12 GT px, per frame).
-    min_speed: float = 0.25
-    max_speed: float = 12.0
-    max_accel: float = 0.5
-    # Source pixels per GT pixel: >= 1, so the renderer never magnifies (which would blur
-    # the GT), and small enough that bicubic resampling does not alias.
-    min_zoom: float = 1.0
-    max_zoom: float = 1.3
-    # Per-frame zoom change (log scale) and roll, and the fixed initial tilt, in degrees.
-    max_zoom_rate: float = 0.01
-    max_spin_deg: float = 0.5
-    max_tilt_deg: float = 10.0
-    # Many of the photos are mostly out-of-focus background, which teaches nothing: a crop
-    # whose mean absolute neighbour difference (uint8 levels) is below min_texture is
-    # redrawn, up to texture_tries draws, keeping the most textured one.
-    min_texture: float = 3.0
-    texture_tries: int = 4
-    cache_dir: str | None = None
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "DataConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UsageError(f"unknown data config fields: {', '.join(unknown)}")
-        values = dict(values)
-        if "exclude" in values:
-            values["exclude"] = tuple(values["exclude"])
-        config = cls(**values)
-        config.check()
-        return config
-
-    def check(self) -> None:
-        if self.gt_size % 4:
-            raise UsageError(f"data.gt_size must be a multiple of 4, got {self.gt_size}")
-        if not 0.0 <= self.video_fraction <= 1.0:
-            raise UsageError("data.video_fraction must be between 0 and 1")
-        if self.photo_downscale < 1 or int(self.photo_downscale) != self.photo_downscale:
-            raise UsageError("data.photo_downscale must be a whole number >= 1")
-        if not 1.0 <= self.min_video_downscale <= self.video_downscale:
-            raise UsageError("need 1 <= data.min_video_downscale <= data.video_downscale")
-        if not 0 <= self.min_speed <= self.max_speed:
-            raise UsageError("need 0 <= data.min_speed <= data.max_speed")
-        if not 0 < self.min_zoom <= self.max_zoom:
-            raise UsageError("need 0 < data.min_zoom <= data.max_zoom")
-        if self.texture_tries < 1:
-            raise UsageError("data.texture_tries must be >= 1")
-
-    @property
-    def crop_size(self) -> int:
-        """GT pixels cut from a source per side: gt_size plus the resize's context."""
-        return self.gt_size + 2 * GT_CONTEXT
-
-
-# -- decoding and shrinking -------------------------------------------------------------
+# -- decoding ---------------------------------------------------------------------------
 
 
 def decode_video(path: Path, max_frames: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
@@ -178,174 +90,6 @@ def decode_video(path: Path, max_frames: int | None = None) -> Iterator[tuple[in
                     return
 
 
-def round_levels(x: torch.Tensor) -> torch.Tensor:
-    """Values in 0..255 (float) to the nearest integer level: saturate, then round half up,
-    as MATLAB's double-to-uint8 cast does."""
-    return torch.floor(x.clamp(0.0, 255.0) + 0.5)
-
-
-def shrink(frame: np.ndarray, factor: float) -> np.ndarray:
-    """MATLAB-bicubic shrink of an HxWx3 uint8 frame by ``factor`` (>= 1), rounded to uint8.
-
-    Whole factors run tile by tile: imresize's dense resize matrices for a 5312-pixel side
-    would cost 100+ MB each and a dense product, while a tile only needs a band of them.
-    """
-    if factor == 1:
-        return np.ascontiguousarray(frame)
-    chw = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)
-    if float(factor).is_integer():
-        out = _shrink_tiled(chw, int(factor))
-    else:
-        out = imresize(chw.double(), 1.0 / factor)
-    return round_levels(out).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
-
-
-def _shrink_tiled(chw: torch.Tensor, factor: int, tile: int = 256) -> torch.Tensor:
-    """imresize(chw, 1/factor) computed on overlapping tiles; equal to the one-shot result.
-
-    Output pixel i of a 1/f shrink is centred on input (i + 0.5) f - 0.5 and its taps reach
-    2f input pixels either side. A tile whose input starts at a multiple of f therefore has
-    the same phase as the whole image, and its outputs at least ``margin`` input pixels from
-    a cut edge see exactly the taps, weights and mirroring of the one-shot resize. Only the
-    cut edges' outputs differ, and those are discarded.
-    """
-    _, height, width = chw.shape
-    margin = 4 * factor  # > 2f taps, and a multiple of f
-    out_h, out_w = math.ceil(height / factor), math.ceil(width / factor)
-    out = torch.empty(chw.shape[0], out_h, out_w, dtype=torch.float64)
-    for top in range(0, out_h, tile):
-        bottom = min(top + tile, out_h)
-        in_top = max(0, top * factor - margin)
-        in_bottom = min(height, bottom * factor + margin)
-        for left in range(0, out_w, tile):
-            right = min(left + tile, out_w)
-            in_left = max(0, left * factor - margin)
-            in_right = min(width, right * factor + margin)
-            piece = imresize(chw[:, in_top:in_bottom, in_left:in_right].double(), 1.0 / factor)
-            row0, col0 = top - in_top // factor, left - in_left // factor
-            out[:, top:bottom, left:right] = piece[:, row0 : row0 + bottom - top, col0 : col0 + right - left]
-    return out
-
-
-def degrade(gt: torch.Tensor) -> torch.Tensor:
-    """The BI degradation: MATLAB-bicubic x1/4, rounded to uint8 levels, back in [0, 1].
-
-    ``gt`` is [..., 3, H, W] in [0, 1] holding uint8 levels. The resize runs in float64 on
-    the integer levels, as MATLAB does on a uint8 image, so the rounding matches the
-    ``BIx4`` frames of the validation set (and of Vid4) pixel for pixel.
-    """
-    levels = torch.round(gt.double() * 255.0)
-    return (round_levels(imresize(levels, 0.25)) / 255.0).to(gt.dtype)
-
-
-# -- camera paths over photos -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CameraPath:
-    """Per-frame view of a photo: where each GT frame's centre lies (source pixels, x then
-    y), how many source pixels one GT pixel spans, and the view's roll in radians."""
-
-    centres: np.ndarray  # [T, 2]
-    scales: np.ndarray  # [T]
-    angles: np.ndarray  # [T]
-
-    def corners(self, size: int) -> np.ndarray:
-        """Source coordinates of every frame's four corner pixel centres, [T, 4, 2]."""
-        half = (size - 1) / 2.0
-        offsets = np.array([[-half, -half], [half, -half], [-half, half], [half, half]])
-        cos, sin = np.cos(self.angles), np.sin(self.angles)
-        rot = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)  # [T, 2, 2]
-        turned = np.einsum("tij,kj->tki", rot, offsets) * self.scales[:, None, None]
-        return self.centres[:, None, :] + turned
-
-
-def sample_camera_path(
-    rng: np.random.Generator,
-    num_frames: int,
-    source_height: int,
-    source_width: int,
-    size: int,
-    config: DataConfig,
-) -> CameraPath:
-    """A random smooth path whose every frame lies inside the source, 2 pixels clear of its
-    edges (bicubic sampling reads 2 pixels either side).
-
-    Motion is a quadratic in time (constant velocity plus constant acceleration), a
-    geometric zoom and a linear roll, so frame-to-frame change is smooth and bounded. If the
-    motion does not fit in the photo it is halved until it does.
-    """
-    tau = np.arange(num_frames, dtype=np.float64) - (num_frames - 1) / 2.0
-    base_scale = rng.uniform(config.min_zoom, config.max_zoom)
-    heading = rng.uniform(0.0, 2.0 * math.pi)
-    speed = rng.uniform(config.min_speed, config.max_speed)
-    velocity = speed * np.array([math.cos(heading), math.sin(heading)])
-    accel = rng.uniform(-config.max_accel, config.max_accel, size=2)
-    zoom_rate = rng.uniform(-config.max_zoom_rate, config.max_zoom_rate)
-    tilt = math.radians(rng.uniform(-config.max_tilt_deg, config.max_tilt_deg))
-    spin = math.radians(rng.uniform(-config.max_spin_deg, config.max_spin_deg))
-    anchor = rng.uniform(0.0, 1.0, size=2)
-    margin = 2.0
-    low_bound = np.array([margin, margin])
-    high_bound = np.array([source_width - 1 - margin, source_height - 1 - margin])
-
-    for _ in range(8):
-        scales = base_scale * np.exp(zoom_rate * tau)
-        # Lifted as a whole rather than clipped, so the zoom stays smooth while never
-        # magnifying past min_zoom.
-        scales = scales * max(1.0, config.min_zoom / scales.min())
-        drift = (velocity[None, :] * tau[:, None] + 0.5 * accel[None, :] * tau[:, None] ** 2) * base_scale
-        relative = CameraPath(drift, scales, tilt + spin * tau).corners(size).reshape(-1, 2)
-        low = low_bound - relative.min(axis=0)
-        high = high_bound - relative.max(axis=0)
-        if np.all(high >= low):
-            origin = low + anchor * (high - low)
-            return CameraPath(drift + origin, scales, tilt + spin * tau)
-        velocity, accel, zoom_rate, spin, tilt = velocity / 2, accel / 2, zoom_rate / 2, spin / 2, tilt / 2
-        base_scale = max(config.min_zoom, base_scale / 1.1)
-    raise UsageError(
-        f"a {source_width}x{source_height} photo is too small for {size}x{size} training frames"
-    )
-
-
-def render_path(photo: np.ndarray, path: CameraPath, size: int) -> torch.Tensor:
-    """Render the path's frames from an HxWx3 uint8 photo: [T, 3, size, size] float32 in
-    [0, 1], quantised to uint8 levels like any decoded GT frame.
-
-    Bicubic sampling: bilinear at fractional offsets is a strong, offset-dependent blur
-    (a half-pixel shift averages two pixels), which would make the GT's sharpness flicker
-    from frame to frame.
-    """
-    corners = path.corners(size).reshape(-1, 2)
-    x0 = max(0, int(math.floor(corners[:, 0].min())) - 2)
-    y0 = max(0, int(math.floor(corners[:, 1].min())) - 2)
-    x1 = min(photo.shape[1], int(math.ceil(corners[:, 0].max())) + 3)
-    y1 = min(photo.shape[0], int(math.ceil(corners[:, 1].max())) + 3)
-    region = torch.from_numpy(np.ascontiguousarray(photo[y0:y1, x0:x1])).permute(2, 0, 1).float() / 255.0
-    height, width = region.shape[-2:]
-
-    half = (size - 1) / 2.0
-    axis = torch.arange(size, dtype=torch.float64) - half
-    rows, cols = torch.meshgrid(axis, axis, indexing="ij")
-    angles = torch.from_numpy(np.asarray(path.angles, dtype=np.float64))
-    scales = torch.from_numpy(np.asarray(path.scales, dtype=np.float64))
-    centres = torch.from_numpy(np.asarray(path.centres, dtype=np.float64))
-    cos = (scales * angles.cos())[:, None, None]
-    sin = (scales * angles.sin())[:, None, None]
-    x = (centres[:, 0, None, None] - x0) + cos * cols - sin * rows
-    y = (centres[:, 1, None, None] - y0) + sin * cols + cos * rows
-    # align_corners=True: -1 and +1 are the centres of the first and last pixels.
-    grid = torch.stack([2.0 * x / (width - 1) - 1.0, 2.0 * y / (height - 1) - 1.0], dim=-1).float()
-    frames = F.grid_sample(
-        region[None].expand(len(grid), -1, -1, -1),
-        grid,
-        mode="bicubic",
-        padding_mode="border",
-        align_corners=True,
-    )
-    return round_levels(frames * 255.0) / 255.0
-
-
 # -- augmentation -----------------------------------------------------------------------
 
 
@@ -389,54 +133,6 @@ class VideoSource:
 class PhotoSource:
     name: str
     image: np.ndarray  # [H, W, 3] uint8, memory-mapped
-
-
-def _cache_key(path: Path, *parts: object) -> str:
-    # From the file's bytes, not its path or mtime: a data folder that is copied or
-    # remounted (fresh mtimes every session) must not trigger minutes of re-decoding.
-    content = hashlib.sha256()
-    with open(path, "rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            content.update(block)
-    text = "|".join(str(p) for p in (CACHE_VERSION, content.hexdigest(), *parts))
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-def _entry_name(kind: str, path: Path, factor: float) -> str:
-    # The whole file name and the shrink: entries that differ in either (p0.jpg and p0.png,
-    # or two configs sharing a cache) never replace each other.
-    return f"{kind}-{path.name}-x{factor:g}"
-
-
-def _drop_stale_entries(cache_dir: Path, name: str, key: str) -> None:
-    """Delete the cache files of ``name`` made under any key other than ``key``: the
-    same source file (and shrink) with older contents."""
-    pattern = re.compile(rf"{re.escape(name)}-([0-9a-f]{{16}})(-segments)?\.npy")
-    for entry in cache_dir.glob(f"{glob.escape(name)}-*.npy"):
-        match = pattern.fullmatch(entry.name)
-        if match and match.group(1) != key:
-            entry.unlink(missing_ok=True)
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial.npy")
-    try:
-        np.save(temporary, array)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _cached(cache_dir: Path | None, name: str, key: str, build) -> np.ndarray:
-    """``build()``'s array, stored as ``.npy`` under ``cache_dir`` and memory-mapped after."""
-    if cache_dir is None:
-        return build()
-    target = cache_dir / f"{name}-{key}.npy"
-    if not target.exists():
-        _save_atomic(target, build())
-        _drop_stale_entries(cache_dir, name, key)
-    return np.load(target, mmap_mode="r")
 
 
 def _files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
@@ -501,7 +197,7 @@ class TrainingData:
         def build() -> np.ndarray:
             return shrink(read_image(path), factor)
 
-        image = _cached(cache, _entry_name("photo", path, factor), _cache_key(path, factor), build)
+        image = cached(cache, entry_name("photo", path, factor), cache_key(path, factor), build)
         if min(image.shape[:2]) < self.config.crop_size + 8:
             self.log(f"note: skipping photo {path.name}: {image.shape[1]}x{image.shape[0]} after shrinking")
             return
@@ -547,16 +243,16 @@ class TrainingData:
 
         if cache is None:
             return build()
-        key = _cache_key(path, factor)
-        name = _entry_name("video", path, factor)
+        key = cache_key(path, factor)
+        name = entry_name("video", path, factor)
         frames_file = cache / f"{name}-{key}.npy"
         segments_file = cache / f"{name}-{key}-segments.npy"
         if not (frames_file.exists() and segments_file.exists()):
             frames, segments = build()
             # Frames last: their presence marks a complete entry.
-            _save_atomic(segments_file, segments)
-            _save_atomic(frames_file, frames)
-            _drop_stale_entries(cache, name, key)
+            save_atomic(segments_file, segments)
+            save_atomic(frames_file, frames)
+            drop_stale_entries(cache, name, key)
         return np.load(frames_file, mmap_mode="r"), np.load(segments_file)
 
     def describe(self) -> str:

@@ -28,7 +28,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,147 +35,13 @@ import torch
 
 from ..errors import CheckpointError, InputError, UsageError
 from ..models.spynet import load_basicsr_spynet
-from ..models.vsrt import VSRTConfig, VSRTransformer
+from ..models.vsrt import VSRTransformer
 from ..weights.checkpoint import save_checkpoint
-from .data import DataConfig, TrainingData
+from .config import RunConfig, TrainConfig
+from .data import TrainingData
 
 STATE_FORMAT = "vsrt-training-state"
 STATE_VERSION = 1
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-
-
-# -- configuration ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    batch_size: int = 4
-    total_steps: int = 100_000
-    lr: float = 3e-4
-    min_lr: float = 1e-6
-    warmup_steps: int = 300
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
-    charbonnier_eps: float = 1e-3
-    ema_decay: float = 0.999
-    grad_clip: float | None = None
-    # SPyNet stays frozen by default: fine-tuning it costs a backward pass through 2(T-1)
-    # six-level flow pyramids per clip, and the pretrained flows are already good.
-    train_flow: bool = False
-    spynet_weights: str | None = None
-    seed: int = 0
-    # "auto": bf16 autocast only on CPUs with native bf16 (AVX512-BF16/AMX); elsewhere bf16
-    # is emulated and slower than fp32.
-    bf16: str = "auto"
-    log_every: int = 20
-    checkpoint_minutes: float = 5.0
-
-    def check(self) -> None:
-        if self.batch_size < 1 or self.total_steps < 1:
-            raise UsageError("train.batch_size and train.total_steps must be >= 1")
-        if not 0 <= self.warmup_steps < self.total_steps:
-            raise UsageError("train.warmup_steps must be >= 0 and below train.total_steps")
-        if not 0 < self.min_lr <= self.lr:
-            raise UsageError("need 0 < train.min_lr <= train.lr")
-        if not 0 <= self.ema_decay < 1:
-            raise UsageError("train.ema_decay must be in [0, 1)")
-        if self.bf16 not in ("auto", "on", "off"):
-            raise UsageError("train.bf16 must be auto, on or off")
-        if self.log_every < 1 or self.checkpoint_minutes <= 0:
-            raise UsageError("train.log_every must be >= 1 and train.checkpoint_minutes > 0")
-
-
-@dataclass(frozen=True)
-class ValidationConfig:
-    dir: str | None = "runs/valset"
-    # Where the held-out videos are, to build ``dir`` if it is missing.
-    source: str | None = "../shared/data/clips"
-    every_steps: int = 1000
-    frames: int = 25
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    name: str
-    model: VSRTConfig
-    data: DataConfig
-    train: TrainConfig
-    validation: ValidationConfig
-    notes: tuple[str, ...] = ()
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
-        allowed = {"name", "model", "data", "train", "validation", "notes"}
-        unknown = sorted(set(raw) - allowed)
-        if unknown:
-            raise UsageError(f"unknown config sections: {', '.join(unknown)}")
-        if not isinstance(raw.get("name"), str) or not raw["name"]:
-            raise UsageError("the config needs a non-empty \"name\"")
-        try:
-            model = VSRTConfig.from_dict(raw.get("model", {}))
-        except (TypeError, ValueError) as exc:
-            raise UsageError(f"model config: {exc}") from None
-        train = _build(TrainConfig, raw.get("train", {}), "train")
-        train.check()
-        validation = _build(ValidationConfig, raw.get("validation", {}), "validation")
-        return cls(
-            name=raw["name"],
-            model=model,
-            data=DataConfig.from_dict(raw.get("data", {})),
-            train=train,
-            validation=validation,
-            notes=tuple(raw.get("notes", ())),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "notes": list(self.notes),
-            "model": dataclasses.asdict(self.model),
-            "data": _jsonable(dataclasses.asdict(self.data)),
-            "train": _jsonable(dataclasses.asdict(self.train)),
-            "validation": dataclasses.asdict(self.validation),
-        }
-
-
-def _build(cls, values: dict[str, Any], section: str):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UsageError(f"unknown {section} config fields: {', '.join(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return cls(**values)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def resolve_config_path(spec: str | os.PathLike[str]) -> Path:
-    """A config file path, or the name of a bundled config (``vsrt-small``)."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    bundled = CONFIG_DIR / f"{path.name}.json" if path.suffix != ".json" else CONFIG_DIR / path.name
-    if bundled.is_file() and len(path.parts) == 1:
-        return bundled
-    names = ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.json")))
-    raise UsageError(f"{spec}: no such config file (bundled configs: {names})")
-
-
-def load_config(spec: str | os.PathLike[str]) -> RunConfig:
-    path = resolve_config_path(spec)
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable JSON config ({exc})") from None
-    if not isinstance(raw, dict):
-        raise UsageError(f"{path}: the config must be a JSON object")
-    return RunConfig.from_dict(raw)
 
 
 # -- pieces of the loop ------------------------------------------------------------------

@@ -33,7 +33,9 @@ import numpy as np
 from ..errors import InputError
 from ..quality.clips import write_png
 from ..quality.imresize import bicubic_downscale_uint8
-from .data import HELD_OUT_FILES, decode_video, shrink
+from .config import HELD_OUT_FILES
+from .data import decode_video
+from .degradation import shrink
 
 DEFAULT_SOURCE = Path("../shared/data/clips")
 FRAMES_PER_CLIP = 25
