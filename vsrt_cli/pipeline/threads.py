@@ -16,6 +16,21 @@ T = TypeVar("T")
 _POLL_SECONDS = 0.1
 
 
+def _put_polling(target: queue.Queue, item: object, keep_trying: Callable[[], bool]) -> bool:
+    """Put ``item`` in ``target``; False if ``keep_trying()`` turns false while it is full.
+
+    Polled rather than blocking, so that a stop (or a dead consumer) is noticed even when
+    nothing will ever take from the queue again.
+    """
+    while keep_trying():
+        try:
+            target.put(item, timeout=_POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 class _End:
     """Marks the end of a stream, carrying the producer's exception if it failed."""
 
@@ -34,13 +49,7 @@ class Prefetcher(Generic[T]):
         self._thread.start()
 
     def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
+        return _put_polling(self._queue, item, lambda: not self._stop.is_set())
 
     def _run(self) -> None:
         try:
@@ -92,16 +101,9 @@ class BackgroundSink(Generic[T]):
                 return
 
     def _offer(self, item: object) -> bool:
-        """Queue ``item`` while the consumer runs; False once it has stopped. Polled: a
-        consumer that fails while the queue is full never takes anything again, and a
-        blocking put would wait for it forever."""
-        while self._error is None and self._thread.is_alive():
-            try:
-                self._queue.put(item, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
+        """Queue ``item`` while the consumer runs; False once it has stopped (a consumer
+        that failed while the queue was full never takes anything again)."""
+        return _put_polling(self._queue, item, lambda: self._error is None and self._thread.is_alive())
 
     def put(self, item: T) -> None:
         """Queue ``item``; raises the consumer's error as soon as there is one."""
