@@ -1,7 +1,7 @@
 """The BI degradation and the MATLAB-bicubic shrink that cleans lossy sources.
 
 LR = MATLAB-bicubic x1/4 of the GT, rounded to uint8 levels: the degradation of Vid4's,
-REDS's and Vimeo's "BIx4" frames, so a model trained here is measured on what it learned.
+REDS's and Vimeo's "BIx4" frames, so training sees the degradation the standard benchmarks use.
 """
 
 from __future__ import annotations
