@@ -5,7 +5,8 @@ import json
 import pytest
 
 from tiny_models import tiny_model
-from vsrt_cli.bench import parse_size
+from vsrt_cli.bench import parse_size, precision_agreement
+from vsrt_cli.inference import InferenceOptions
 from vsrt_cli.cli import main
 from vsrt_cli.weights.checkpoint import save_checkpoint
 
@@ -14,7 +15,7 @@ def test_bench_json_reports_consistent_figures(tmp_path, capsys):
     weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "-m", str(weights), "--size", "40x24", "--frames", "4", "--device", "cpu", "--json",
-              "--memory-check"])
+              "--memory-check", "--precision-check"])
     assert exit_info.value.code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["size"] == [40, 24] and report["frames"] == 4
@@ -32,6 +33,8 @@ def test_bench_json_reports_consistent_figures(tmp_path, capsys):
     assert report["official_to_default_compute"] > 0
     assert report["peak_rss_mb_end_to_end"] > 0
     assert report["memory_growth"]["ratio"] > 0
+    assert report["precision_check"]["precision"] == report["precision"]
+    assert report["precision_check"]["max_code_diff"] >= 0
 
 
 def test_size_parsing():
@@ -39,3 +42,16 @@ def test_size_parsing():
     for bad in ("640", "x360", "0x10", "axb"):
         with pytest.raises(ValueError):
             parse_size(bad)
+
+
+def test_precision_check_counts_changed_codes():
+    model = tiny_model()
+    same = precision_agreement(model, 24, 20, 3, InferenceOptions(device="cpu", precision="fp32"))
+    assert same == {"precision": "fp32", "frames": 3, "max_abs_diff_in_codes": 0.0, "max_code_diff": 0,
+                    "share_of_codes_differing": 0.0}
+    # fp16 on a CPU rounds every activation to 11 bits: some codes must move, a few at most.
+    reduced = precision_agreement(model, 24, 20, 3, InferenceOptions(device="cpu", precision="fp16"))
+    assert reduced["precision"] == "fp16"
+    assert 0 < reduced["share_of_codes_differing"] < 0.5
+    assert 1 <= reduced["max_code_diff"] <= 8
+    assert reduced["max_code_diff"] - 1 < reduced["max_abs_diff_in_codes"] <= reduced["max_code_diff"] + 1

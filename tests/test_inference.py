@@ -12,7 +12,7 @@ from vsrt_cli.inference.allocator import (
     keep_freed_memory,
     release_freed_memory,
 )
-from vsrt_cli.inference.device import resolve_device
+from vsrt_cli.inference.device import cuda_kernel_settings, resolve_device
 from vsrt_cli.inference.runner import default_tile_batch
 from vsrt_cli.models.vsrt import PRESETS, VSRTConfig
 from vsrt_cli.plan import plan_windows, tile_starts
@@ -162,6 +162,26 @@ def test_device_and_precision_choices():
         with pytest.raises(UsageError, match="CUDA is not available"):
             resolve_device("cuda:0")
         assert resolve_device("auto").type == "cpu"
+
+
+def test_cuda_kernel_settings_autotune_keep_fp32_exact_and_restore():
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32
+    try:
+        cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = False, True, True
+        # The flags are plain settings, so the CUDA branch runs here without a GPU.
+        with cuda_kernel_settings(torch.device("cuda"), "fp32"):
+            assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == (True, False, False)
+        assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == (False, True, True)
+        with cuda_kernel_settings(torch.device("cuda"), "fp16"):
+            assert (cudnn.benchmark, cudnn.allow_tf32) == (True, True)
+        with cuda_kernel_settings(torch.device("cpu"), "fp32"):
+            assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == (False, True, True)
+        with pytest.raises(RuntimeError), cuda_kernel_settings(torch.device("cuda"), "fp32"):
+            raise RuntimeError("a failed model call")
+        assert (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32) == (False, True, True)
+    finally:
+        cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved
 
 
 def test_cpu_tile_batch_follows_the_bytes_of_a_tiles_features():

@@ -47,3 +47,14 @@ def test_one_crop_frame_is_the_centre_output_of_its_window():
         with torch.no_grad():
             direct = model(clip[list(reflection_circle(centre, 3, 3))][None])[0, 1]
         assert np.allclose(output, direct.permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+def test_reduced_precision_and_the_callers_model_are_respected():
+    model = tiny_model(frames=3, self_flow="spynet")
+    frames = [np.random.default_rng(1).random((16, 16, 3), dtype=np.float32) for _ in range(3)]
+    exact = upscale_clip_official(model, frames, "cpu", "fp32")
+    reduced = upscale_clip_official(model, frames, "cpu", "bf16")
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(exact, reduced))
+    assert 0 < difference < 0.05
+    # The protocol runs on its own copy: the caller's module keeps its layout and mode.
+    assert not model.training and next(model.parameters()).is_contiguous()

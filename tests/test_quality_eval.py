@@ -283,3 +283,19 @@ def test_cli_evaluates_a_weights_file(tmp_path, capsys):
 
     code, _, err = _run_cli(capsys, "eval", str(tmp_path / "gt"), "--bicubic-only", "--weights", str(weights))
     assert code == UsageError.exit_code and "--bicubic-only" in err
+
+
+def test_the_official_protocol_is_timed_and_follows_the_precision(tmp_path):
+    from tiny_models import tiny_model
+    from vsrt_cli.inference import InferenceOptions
+
+    _write_clip(tmp_path / "gt" / "pan", _scene(64, 64, 3, seed=10))
+    model = tiny_model(frames=3, self_flow="spynet")
+    reports = {
+        precision: evaluate(tmp_path / "gt", model=model, protocol="official",
+                            inference_options=InferenceOptions(device="cpu", precision=precision))
+        for precision in ("fp32", "bf16")
+    }
+    # It computes the clip up front; that time is the model's, not zero.
+    assert all(r.clips[0].model_seconds > 0 for r in reports.values())
+    assert reports["fp32"].clips[0].per_frame["psnr_y"] != reports["bf16"].clips[0].per_frame["psnr_y"]

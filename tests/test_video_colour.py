@@ -7,6 +7,8 @@ catches a wrong matrix, a wrong range or a wrong tag independently of each other
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import av
 import numpy as np
 import pytest
@@ -119,7 +121,7 @@ def test_eight_bit_rgb_and_grey_frames_convert_exactly(pix_fmt):
 
 
 @pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p10le", "yuv444p"])
-def test_banded_conversion_equals_whole_frame(monkeypatch, pix_fmt):
+def test_banded_and_parallel_conversion_equal_the_whole_frame(monkeypatch, pix_fmt):
     # Bands bound the conversion's memory on big frames; they must not change a value.
     from vsrt_cli.video import convert
     from vsrt_cli.video.colour import resolve_colour
@@ -127,9 +129,11 @@ def test_banded_conversion_equals_whole_frame(monkeypatch, pix_fmt):
     rgb = np.random.default_rng(3).random((301, 250, 3), dtype=np.float32)
     colour = resolve_colour(250, 301, pix_fmt, None, None, None, None)
     banded = convert.rgb_to_frame(rgb, pix_fmt, colour, {})
+    with ThreadPoolExecutor(3) as workers:
+        parallel = convert.rgb_to_frame(rgb, pix_fmt, colour, {}, workers)
     monkeypatch.setattr(convert, "BAND_ROWS", 10_000)
     whole = convert.rgb_to_frame(rgb, pix_fmt, colour, {})
     dtype = np.uint16 if "10" in pix_fmt else np.uint8
-    for a, b in zip(banded.planes, whole.planes):
-        view = lambda plane: convert._plane_view(plane, dtype, plane.height, plane.width)  # noqa: E731
-        assert np.array_equal(view(a), view(b))
+    view = lambda plane: convert._plane_view(plane, dtype, plane.height, plane.width)  # noqa: E731
+    for a, b, c in zip(banded.planes, parallel.planes, whole.planes):
+        assert np.array_equal(view(a), view(c)) and np.array_equal(view(b), view(c))

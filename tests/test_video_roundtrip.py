@@ -404,6 +404,24 @@ def test_converted_frames_are_the_size_the_writer_reports_and_encode_alike(media
     assert all(np.array_equal(a, b) for a, b in zip(whole, split))
 
 
+def test_conversion_threads_end_with_the_writer(media_dir, monkeypatch):
+    import threading
+
+    from vsrt_cli.video import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "convert_threads", lambda: 3)
+    live = lambda: [t for t in threading.enumerate() if t.name.startswith("vsrt-convert")]  # noqa: E731
+    frame = np.random.default_rng(0).random((300, 64, 3), dtype=np.float32)  # 3 bands
+    with VideoWriter(media_dir / "pooled.mkv", width=64, height=300, options=FAST, frame_rate=Fraction(25)) as writer:
+        writer.write(frame)
+        assert live()
+    assert not live()
+    failing = VideoWriter(media_dir / "aborted.mkv", width=64, height=300, options=FAST, frame_rate=Fraction(25))
+    failing.write(frame)
+    failing.abort()
+    assert not live()
+
+
 def test_non_increasing_timestamps_are_repaired_with_a_note(media_dir):
     dst = media_dir / "nudged.mp4"
     with VideoWriter(dst, width=32, height=32, options=FAST, frame_rate=Fraction(10)) as writer:

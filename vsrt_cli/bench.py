@@ -10,7 +10,7 @@ import os
 import resource
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inference import InferenceOptions, WindowedUpscaler
-from .inference.device import DTYPES
+from .inference import InferenceOptions, WindowedUpscaler, upscale_clip
+from .inference.device import DTYPES, choose_precision, cuda_kernel_settings, resolve_device
 from .models.compute import flow_pair_macs, forward_macs_with_flow, window_macs
 from .plan.cost import frame_cost, official_protocol_macs
 from .pipeline.upscale import upscale_video
@@ -128,6 +128,12 @@ def _peak_rss_kb() -> float:
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
+# Peak-kernel sizes. A GPU finishes the CPU's 1024^3 matmul in microseconds, where launch
+# overhead dominates and the "peak" would come out far too low; these are big enough to
+# reach its tensor-core rate.
+PEAK_SIZES = {"cpu": (1024, 8, 64), "cuda": (8192, 64, 128)}  # matmul n, conv batch, conv side
+
+
 def measure_peak_gmacs(
     device: torch.device, precision: str, seconds: float = 0.5, rounds: int = 3
 ) -> tuple[float, str]:
@@ -138,16 +144,18 @@ def measure_peak_gmacs(
     peak would overstate the model's efficiency.
     """
     dtype = DTYPES[precision]
+    n, batch, side = PEAK_SIZES["cuda" if device.type == "cuda" else "cpu"]
     results = []
-    a = torch.randn(1024, 1024, device=device, dtype=dtype)
-    b = torch.randn(1024, 1024, device=device, dtype=dtype)
-    results.append((_rate(lambda: a @ b, 1024**3, device, seconds, rounds), "matmul 1024^3"))
-    w = torch.randn(64, 64, 3, 3, device=device, dtype=dtype)
-    conv_macs = 8 * 64 * 64 * 64 * 64 * 9
-    for layout in (torch.contiguous_format, torch.channels_last):
-        x = torch.randn(8, 64, 64, 64, device=device, dtype=dtype).to(memory_format=layout)
-        label = "conv3x3 64->64" + (" channels-last" if layout is torch.channels_last else "")
-        results.append((_rate(lambda: F.conv2d(x, w, padding=1), conv_macs, device, seconds, rounds), label))
+    with cuda_kernel_settings(device, precision):
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        results.append((_rate(lambda: a @ b, n**3, device, seconds, rounds), f"matmul {n}^3"))
+        w = torch.randn(64, 64, 3, 3, device=device, dtype=dtype)
+        conv_macs = batch * 64 * 64 * side * side * 9
+        for layout in (torch.contiguous_format, torch.channels_last):
+            x = torch.randn(batch, 64, side, side, device=device, dtype=dtype).to(memory_format=layout)
+            label = "conv3x3 64->64" + (" channels-last" if layout is torch.channels_last else "")
+            results.append((_rate(lambda: F.conv2d(x, w, padding=1), conv_macs, device, seconds, rounds), label))
     return max(results)
 
 
@@ -185,9 +193,11 @@ def run_bench(
     peak_before = measure_peak_gmacs(device, upscaler.precision)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    # Warm up on a single tile so one-time kernel selection is not timed.
+    # One-time kernel selection is not timed: a single tile on a CPU; on CUDA, where cuDNN
+    # autotunes each new batch shape (a few hundred ms each), the first window's frames.
     size = model.config.tile_size
-    list(WindowedUpscaler(model, options).upscale([clip[0][:size, :size]]))
+    warm_up = clip[: model.config.num_frames] if device.type == "cuda" else [clip[0][:size, :size]]
+    list(WindowedUpscaler(model, options).upscale(warm_up))
     with PeakMemory() as model_memory:
         _sync(device)
         started = time.perf_counter()
@@ -284,14 +294,55 @@ def memory_growth(
 
     Flat memory means the ratio stays near 1: nothing may accumulate per frame.
     """
-    peaks = {}
+    device = resolve_device(options.device)
+    peaks, cuda_peaks = {}, {}
     with tempfile.TemporaryDirectory(prefix="vsrt-bench-") as folder:
         for count in (frames, 2 * frames):
             source = Path(folder) / f"clip{count}.mp4"
             write_clip(source, synthetic_frames(width, height, count))
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
             with PeakMemory() as memory:
                 upscale_video(source, Path(folder) / f"out{count}.mp4", model, inference=options)
             peaks[count] = memory.peak_mb
+            if device.type == "cuda":
+                cuda_peaks[count] = torch.cuda.max_memory_allocated(device) / 2**20
     short, long = peaks[frames], peaks[2 * frames]
-    return {"frames": frames, "peak_rss_mb": round(short, 1), "peak_rss_mb_double": round(long, 1),
-            "ratio": round(long / short, 4)}
+    growth = {"frames": frames, "peak_rss_mb": round(short, 1), "peak_rss_mb_double": round(long, 1),
+              "ratio": round(long / short, 4)}
+    if cuda_peaks:
+        growth["cuda_max_allocated_mb"] = round(cuda_peaks[frames], 1)
+        growth["cuda_max_allocated_mb_double"] = round(cuda_peaks[2 * frames], 1)
+    return growth
+
+
+def precision_agreement(
+    model: nn.Module, width: int, height: int, frames: int, options: InferenceOptions = InferenceOptions()
+) -> dict[str, float | str]:
+    """How far the run's precision lands from fp32 on the synthetic clip, on the same device.
+
+    Compared as the 8-bit codes a video gets: the largest difference in codes, and the
+    share of codes that differ at all (a reduced precision is acceptable when the
+    largest difference stays at one code).
+    """
+    clip = synthetic_frames(width, height, frames)
+    reduced = upscale_clip(model, clip, options)
+    reference = upscale_clip(model, clip, replace(options, precision="fp32"))
+    largest, largest_codes, differing, total = 0.0, 0, 0, 0
+    for a, b in zip(reduced, reference):
+        largest = max(largest, float(np.abs(np.clip(a, 0, 1) - np.clip(b, 0, 1)).max()))
+        codes = np.abs(_codes(a) - _codes(b))
+        largest_codes = max(largest_codes, int(codes.max()))
+        differing += int(np.count_nonzero(codes))
+        total += codes.size
+    return {
+        "precision": choose_precision(resolve_device(options.device), options.precision),
+        "frames": frames,
+        "max_abs_diff_in_codes": round(largest * 255, 3),
+        "max_code_diff": largest_codes,
+        "share_of_codes_differing": round(differing / total, 6),
+    }
+
+
+def _codes(rgb: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(rgb, 0, 1) * 255).astype(np.int16)

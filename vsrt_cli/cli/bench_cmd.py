@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..bench import memory_growth, parse_size, run_bench
+from ..bench import memory_growth, parse_size, precision_agreement, run_bench
 from ..errors import UsageError
 from ..inference import InferenceOptions
 from ..models import PRESETS, VSRTransformer
@@ -28,9 +28,11 @@ from .console import error_console, output_console
 @click.option("--memory-check", is_flag=True, help="Also compare peak RSS for the clip and one twice as long.")
 @click.option("--memory-frames", type=int, default=None,
               help="Frames of the shorter clip in --memory-check (default: --frames); make it longer than the encoder's lookahead.")
+@click.option("--precision-check", is_flag=True,
+              help="Also run the clip in fp32 on the same device and report how many 8-bit codes the precision changes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def bench_command(
-    model_name, preset, size, frames, device, precision, window_stride, tile_batch, memory_check, memory_frames, as_json
+    model_name, preset, size, frames, device, precision, window_stride, tile_batch, memory_check, memory_frames, precision_check, as_json
 ):
     """Measure model-only and end-to-end throughput, efficiency and memory."""
     try:
@@ -49,6 +51,8 @@ def bench_command(
     report = run_bench(model, label, width, height, frames, options).to_dict()
     if memory_check:
         report["memory_growth"] = memory_growth(model, width, height, memory_frames or frames, options)
+    if precision_check:
+        report["precision_check"] = precision_agreement(model, width, height, frames, options)
     if as_json:
         output_console().print_json(json.dumps(report))
         return

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+from typing import Iterator
+
+import numpy as np
 import torch
+from torch import nn
 
 from ..errors import UsageError
 
@@ -57,3 +63,61 @@ def choose_precision(device: torch.device, requested: str = "auto", native_bf16:
     if native_bf16 is None:
         native_bf16 = cpu_has_native_bf16()
     return "bf16" if native_bf16 else "fp32"
+
+
+@contextlib.contextmanager
+def cuda_kernel_settings(device: torch.device, precision: str) -> Iterator[None]:
+    """cuDNN settings for a block of model calls on ``device``; nothing changes on a CPU.
+
+    Autotuning is on because the tile shapes repeat all video long, so one search per
+    shape pays. In fp32, TF32 is off: cuDNN convolutions default to it, rounding their
+    inputs to 10 mantissa bits, and fp32 is the reference the other precisions are
+    checked against. The previous settings come back afterwards.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32
+    cudnn.benchmark = True
+    if precision == "fp32":
+        cudnn.allow_tf32 = matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = saved
+
+
+@contextlib.contextmanager
+def model_call(device: torch.device, precision: str) -> Iterator[None]:
+    """Inference mode, autocast to ``precision`` (none for fp32) and the cuDNN settings."""
+    if precision == "fp32":
+        autocast = torch.autocast(device.type, enabled=False)
+    else:
+        autocast = torch.autocast(device.type, dtype=DTYPES[precision])
+    with torch.inference_mode(), autocast, cuda_kernel_settings(device, precision):
+        yield
+
+
+def model_on_device(model: nn.Module, device: torch.device) -> nn.Module:
+    """An eval-mode copy of ``model`` on ``device`` with channels-last weights.
+
+    Channels-last convolutions are about 30% faster on CPUs (oneDNN) and what tensor
+    cores want on GPUs; the copy leaves the caller's module as it was.
+    """
+    return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
+
+
+def to_host_hwc(image: torch.Tensor) -> np.ndarray:
+    """A [C, H, W] tensor as an HxWxC numpy array in host memory.
+
+    From a GPU the copy goes into pinned memory: a pageable copy of one 2560x1440 fp32
+    frame took 26 ms on an H200 machine (1.7 GB/s), which halved the model's throughput.
+    PyTorch caches freed pinned blocks, so frames in flight reuse a few buffers.
+    """
+    hwc = image.permute(1, 2, 0)
+    if image.device.type != "cuda":
+        return hwc.numpy()
+    host = torch.empty(hwc.shape, dtype=hwc.dtype, pin_memory=True)
+    host.copy_(hwc)
+    return host.numpy()

@@ -18,6 +18,7 @@ import torch
 from ..errors import InputError
 from ..models.vsrt import SCALE, VSRTransformer
 from ..plan.windows import reflection_circle
+from .device import model_call, model_on_device, to_host_hwc
 
 
 @dataclass(frozen=True)
@@ -59,17 +60,23 @@ def upscale_clip_official(
     model: VSRTransformer,
     frames: list[np.ndarray],
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
     crop_batch: int = 8,
 ) -> list[np.ndarray]:
-    """Upscale a clip with the official protocol; same output format as ``upscale_clip``."""
+    """Upscale a clip with the official protocol; same output format as ``upscale_clip``.
+
+    ``precision`` is a name as ``choose_precision`` returns it (fp32, bf16 or fp16).
+    """
+    device = torch.device(device)
     config = model.config
+    model = model_on_device(model, device)
     size, count = config.tile_size, len(frames)
     clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).to(device)
     height, width = clip.shape[-2:]
     rows, cols = official_crops(height, size), official_crops(width, size)
     grid = [(r, c) for r in rows for c in cols]  # row-major, as the official loop writes
     outputs = []
-    with torch.inference_mode():
+    with model_call(device, precision):
         for centre in range(count):
             window = clip[list(reflection_circle(centre, config.num_frames, count - 1))]
             canvas = torch.zeros(3, SCALE * height, SCALE * width, device=device)
@@ -83,5 +90,5 @@ def upscale_clip_official(
                     canvas[:, r.target[0] : r.target[1], c.target[0] : c.target[1]] = patch[
                         :, r.source[0] : r.source[1], c.source[0] : c.source[1]
                     ]
-            outputs.append(canvas.permute(1, 2, 0).cpu().numpy())
+            outputs.append(to_host_hwc(canvas))
     return outputs

@@ -7,7 +7,6 @@ tiles run in batches; their 4x outputs are blended into per-frame fp32 canvases.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -21,7 +20,7 @@ from ..models.vsrt import SCALE, VSRTConfig, VSRTransformer
 from ..plan.tiles import Tile, padded_frame_size, plan_tiles, tile_weights
 from ..plan.windows import Window, chunk_window, default_stride, validate_stride
 from .allocator import TRIM_THRESHOLD, release_freed_memory
-from .device import DTYPES, choose_precision, resolve_device
+from .device import DTYPES, choose_precision, model_call, model_on_device, resolve_device, to_host_hwc
 from .flows import FlowCache
 
 # Far beyond any real video: stands for "the last frame is not known yet".
@@ -112,7 +111,7 @@ class WindowedUpscaler:
                 f"tile overlap must be between 0 and {self.config.tile_size // 2 - 1} LR pixels,"
                 f" got {self.overlap}"
             )
-        self.model = _on_device(model, self.device)
+        self.model = model_on_device(model, self.device)
         self.tile_batch = options.tile_batch or default_tile_batch(self.device, self.config, self.precision)
         self.stats = InferenceStats(
             tile_batch=self.tile_batch, device=str(self.device), precision=self.precision
@@ -120,17 +119,15 @@ class WindowedUpscaler:
 
     # -- model calls -------------------------------------------------------------------
 
-    def _autocast(self):
-        if self.precision == "fp32":
-            return torch.autocast(self.device.type, enabled=False)
-        return torch.autocast(self.device.type, dtype=DTYPES[self.precision])
+    def _model_call(self):
+        return model_call(self.device, self.precision)
 
     def _spynet(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), self._autocast():
+        with self._model_call():
             return self.model.spynet.spynet(ref, supp).float()
 
     def _run_batch(self, lrs: torch.Tensor, flows_fw: torch.Tensor, flows_bw: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), self._autocast():
+        with self._model_call():
             return self.model(lrs, flows=(flows_fw, flows_bw)).float()
 
     def _run_tiles(
@@ -222,7 +219,7 @@ class WindowedUpscaler:
             # raise the peak by as much.
             canvas = canvases.pop(frame).div_(weight_sum)[:, : SCALE * height, : SCALE * width]
             self.stats.frames_out += 1
-            yield canvas.permute(1, 2, 0).cpu().numpy()
+            yield to_host_hwc(canvas)
 
 
 class _FrameBuffer:
@@ -261,15 +258,6 @@ class _FrameBuffer:
     def forget_before(self, index: int) -> None:
         for old in [i for i in self._frames if i < index]:
             del self._frames[old]
-
-
-def _on_device(model: VSRTransformer, device: torch.device) -> VSRTransformer:
-    """An eval-mode copy of ``model`` on ``device`` with channels-last weights.
-
-    Channels-last convolutions are about 30% faster on CPUs (oneDNN) and what tensor
-    cores want on GPUs; the copy leaves the caller's module as it was.
-    """
-    return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
 
 
 def upscale_stream(

@@ -149,17 +149,22 @@ class _TimedFrames:
     """Iterates the model's output frames and accumulates the time spent producing them."""
 
     def __init__(self, model: Any, lr_frames: list[np.ndarray], options: Any, protocol: str = "vsrt") -> None:
-        from ..inference import InferenceOptions, resolve_device, upscale_stream
+        from ..inference import InferenceOptions, choose_precision, resolve_device, upscale_stream
         from ..inference.official import upscale_clip_official
 
         opts = options if options is not None else InferenceOptions()
         # Converted lazily so only the frames inside the current window exist in float32.
         inputs = (f.astype(np.float32) / np.float32(255.0) for f in lr_frames)
+        self.seconds = 0.0
         if protocol == "official":
-            self._outputs = iter(upscale_clip_official(model, list(inputs), resolve_device(opts.device)))
+            # It computes the whole clip at once, so that is the time to count.
+            device = resolve_device(opts.device)
+            precision = choose_precision(device, opts.precision)
+            start = time.perf_counter()
+            self._outputs = iter(upscale_clip_official(model, list(inputs), device, precision))
+            self.seconds = time.perf_counter() - start
         else:
             self._outputs = iter(upscale_stream(model, inputs, opts))
-        self.seconds = 0.0
 
     def next_frame(self) -> np.ndarray | None:
         start = time.perf_counter()

@@ -8,6 +8,7 @@ precision. Every other pixel format goes through swscale (``frame.reformat``) at
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import av
@@ -108,13 +109,16 @@ def _swscale_to_rgb(frame, colour: ColourTags) -> np.ndarray:
     return rgb.astype(np.float32) * np.float32(1.0 / top)
 
 
-def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourTags, codes: dict[str, int]):
-    """float RGB HxWx3 -> a new VideoFrame in ``pix_fmt`` tagged with ``codes``."""
+def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourTags, codes: dict[str, int], workers: Executor | None = None):
+    """float RGB HxWx3 -> a new VideoFrame in ``pix_fmt`` tagged with ``codes``.
+
+    With ``workers``, the bands of a planar YUV frame are converted in parallel.
+    """
     layout = LAYOUTS.get(pix_fmt)
     if layout is None or layout.semi_planar:
         frame = _swscale_from_rgb(rgb, pix_fmt, colour)
     else:
-        frame = _planar_from_rgb(rgb, pix_fmt, layout, colour)
+        frame = _planar_from_rgb(rgb, pix_fmt, layout, colour, workers)
     for name, value in codes.items():
         setattr(frame, name, value)
     return frame
@@ -122,23 +126,34 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourTags, codes: dict[
 
 # Rows converted at a time. The conversion makes about ten float32 temporaries of its
 # input's size; a whole 5120x2880 frame would need 0.5 GB of them at once. An even
-# count keeps 4:2:0 chroma row pairs inside one band, so banding changes no value.
+# count keeps 4:2:0 chroma row pairs inside one band, so banding changes no value, and
+# bands write disjoint rows, so they can be converted in parallel.
 BAND_ROWS = 128
 
 
-def _planar_from_rgb(rgb, pix_fmt: str, layout: PlaneLayout, colour: ColourTags):
+def _planar_from_rgb(rgb, pix_fmt: str, layout: PlaneLayout, colour: ColourTags, workers: Executor | None = None):
     h, w = rgb.shape[:2]
     full = colour.full_range or layout.full_range
     frame = av.VideoFrame(w, h, pix_fmt)
     dtype = _sample_dtype(layout.bits)
     planes = tuple(_plane_view(plane, dtype, plane.height, plane.width) for plane in frame.planes)
-    for top in range(0, h, BAND_ROWS):
+
+    def convert_band(top: int) -> None:
         y, cb, cr = rgb_to_yuv(rgb[top : top + BAND_ROWS], colour.matrix_used, full, layout.bits)
         cb = downsample_chroma(cb, layout.sub_x, layout.sub_y)
         cr = downsample_chroma(cr, layout.sub_x, layout.sub_y)
         chroma_top = top >> layout.sub_y
         for plane, values, start in zip(planes, (y, cb, cr), (top, chroma_top, chroma_top)):
             plane[start : start + values.shape[0]] = quantize(values, layout.bits)
+
+    tops = range(0, h, BAND_ROWS)
+    if workers is None or len(tops) == 1:
+        for top in tops:
+            convert_band(top)
+    else:
+        # numpy releases the GIL inside each operation on arrays this size.
+        for done in [workers.submit(convert_band, top) for top in tops]:
+            done.result()
     return frame
 
 
