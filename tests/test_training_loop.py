@@ -122,6 +122,27 @@ def test_training_runs_channels_last_and_resumes_a_contiguous_state(photo_dir, t
     assert resumed.run()["step"] == 6
 
 
+def test_a_fine_tune_starts_from_given_weights(photo_dir, tmp_path):
+    from vsrt_cli.errors import UsageError
+    from vsrt_cli.weights.checkpoint import save_checkpoint
+
+    quiet = {"threads": 1, "log": lambda _: None, "note": lambda _: None}
+    first = Trainer(tiny(photo_dir, tmp_path, total_steps=6), tmp_path / "first", **quiet)
+    first.run()
+    exported = save_checkpoint(first.ema.model, tmp_path / "first.safetensors")
+    for source in (exported, tmp_path / "first" / "last.pt"):
+        tuned = Trainer(tiny(photo_dir, tmp_path, init_weights=str(source)), tmp_path / f"ft-{source.suffix[1:]}", **quiet)
+        # Both the network and its average start at the first run's EMA weights.
+        assert _states_equal(tuned.model.state_dict(), first.ema.model.state_dict())
+        assert _states_equal(tuned.ema.model.state_dict(), first.ema.model.state_dict())
+    other = dataclasses.replace(first.config.model, channels=first.config.model.channels * 2)
+    wider = dataclasses.replace(tiny(photo_dir, tmp_path, init_weights=str(exported)), model=other)
+    with pytest.raises(UsageError, match="different architecture"):
+        Trainer(wider, tmp_path / "wider", **quiet)
+    with pytest.raises(UsageError, match="does not exist"):
+        Trainer(tiny(photo_dir, tmp_path, init_weights=str(tmp_path / "none.pt")), tmp_path / "none", **quiet)
+
+
 def test_learning_rate_warms_up_then_follows_a_cosine():
     config = load_config("tiny").train
     config = dataclasses.replace(config, lr=1e-3, min_lr=1e-5, warmup_steps=10, total_steps=110)

@@ -105,6 +105,9 @@ class TrainConfig:
     # six-level flow pyramids per clip, and the pretrained flows are already good.
     train_flow: bool = False
     spynet_weights: str | None = None
+    # Fine-tuning: the whole network (and its EMA) starts from these weights, a vsrt
+    # .safetensors file or another run's last.pt (its EMA weights), instead of at random.
+    init_weights: str | None = None
     seed: int = 0
     # "auto": bf16 autocast only on CPUs with native bf16 (AVX512-BF16/AMX); elsewhere bf16
     # is emulated and slower than fp32.

@@ -35,8 +35,8 @@ import torch
 
 from ..errors import CheckpointError, InputError, UsageError
 from ..models.spynet import load_basicsr_spynet
-from ..models.vsrt import VSRTransformer
-from ..weights.checkpoint import save_checkpoint
+from ..models.vsrt import VSRTConfig, VSRTransformer
+from ..weights.checkpoint import describe_config, load_checkpoint, save_checkpoint
 from .config import RunConfig, TrainConfig
 from .data import TrainingData
 
@@ -95,6 +95,26 @@ def load_spynet_weights(model: VSRTransformer, path: Path) -> None:
         model.spynet.spynet.load_state_dict(mapped, strict=True)
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: does not match SPyNet ({exc})") from None
+
+
+def load_initial_weights(model: VSRTransformer, path: Path) -> None:
+    """Load a fine-tune's starting point into ``model``: a vsrt ``.safetensors`` file, or
+    a training state (``last.pt``), whose EMA weights are the ones a run bundles."""
+    if path.suffix == ".safetensors":
+        if not path.is_file():
+            raise UsageError(f"train.init_weights: {path} does not exist")
+        config, tensors, _ = load_checkpoint(path)
+    else:
+        state = Trainer._read_state(path) if path.is_file() else None
+        if state is None:
+            raise UsageError(f"train.init_weights: {path} does not exist")
+        config, tensors = VSRTConfig.from_dict(state["config"]["model"]), state["ema"]
+    if config != model.config:
+        raise UsageError(
+            f"train.init_weights: {path} holds a different architecture ({describe_config(config)});"
+            f" the run's model is {describe_config(model.config)}"
+        )
+    model.load_state_dict(tensors)
 
 
 class EMA:
@@ -176,6 +196,9 @@ class Trainer:
         self.model = VSRTransformer(config.model)
         if tc.spynet_weights and state is None:
             load_spynet_weights(self.model, Path(tc.spynet_weights))
+        if tc.init_weights and state is None:
+            load_initial_weights(self.model, Path(tc.init_weights))
+            self.note(f"starting from the weights in {tc.init_weights}")
         if not tc.train_flow:
             for p in self.model.spynet.parameters():
                 p.requires_grad_(False)
