@@ -15,7 +15,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from vsrt_cli.bench import parse_size, synthetic_frames
-from vsrt_cli.inference import InferenceOptions, WindowedUpscaler
+from vsrt_cli.inference import InferenceOptions, WindowedUpscaler, keep_freed_memory
 from vsrt_cli.weights.loading import load_model
 
 
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--rows", type=int, default=25)
     args = parser.parse_args()
+    keep_freed_memory()  # as every vsrt command does (README, Allocator)
     width, height = parse_size(args.size)
     model = load_model(args.model)
     options = InferenceOptions(device=args.device, precision=args.precision)

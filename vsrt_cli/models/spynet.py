@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fused import conv_act
+
 PYRAMID_LEVELS = 6
 # SPyNet was trained on ImageNet-normalised RGB.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -67,8 +69,7 @@ class ConvUnit(nn.Module):
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        return F.relu(x) if self.relu else x
+        return conv_act(self.conv, x, "relu") if self.relu else self.conv(x)
 
 
 class SPyNetLevel(nn.Module):

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fused import conv_act, conv_add
 from .spynet import SPyNet, flow_warp, memory_format_of
 
 SCALE = 4
@@ -112,7 +113,7 @@ class ResidualBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
+        return conv_add(self.conv2, conv_act(self.conv1, x, "relu"), x)
 
 
 def residual_stack(channels: int, blocks: int) -> nn.Sequential:
@@ -138,7 +139,8 @@ class ResidualTrunk(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x)
+        conv, _, blocks = self.main
+        return blocks(conv_act(conv, x, "leaky_relu", LRELU_SLOPE))
 
 
 class SinusoidFrequencies(nn.Module):
@@ -347,7 +349,7 @@ class FlowFeedForward(nn.Module):
 
         backward = branch(following, flows_backward, self.backward_resblocks)
         forward = branch(preceding, flows_forward, self.forward_resblocks)
-        fused = lrelu(self.fusion(torch.cat([backward, forward], dim=1)))
+        fused = conv_act(self.fusion, torch.cat([backward, forward], dim=1), "leaky_relu", LRELU_SLOPE)
         return fused.view(batch, frames, channels, height, width)
 
 
@@ -449,7 +451,7 @@ class VSRTransformer(nn.Module):
                 f"expected [B, {self.config.num_frames}, 3, {size}, {size}], got {list(lrs.shape)}"
             )
         flat = lrs.reshape(-1, 3, height, width)
-        features = self.feature_extraction(lrelu(self.conv_first(flat)))
+        features = self.feature_extraction(conv_act(self.conv_first, flat, "leaky_relu", LRELU_SLOPE))
         features = features.view(batch, frames, -1, height, width)
         flows_forward, flows_backward = flows if flows is not None else self.compute_flows(lrs)
         features = self.pos_embedding(features)
@@ -457,9 +459,10 @@ class VSRTransformer(nn.Module):
             features, lrs=lrs, flows_forward=flows_forward, flows_backward=flows_backward
         )
         out = self.reconstruction(features.reshape(-1, features.shape[2], height, width))
-        out = lrelu(F.pixel_shuffle(self.upconv1(out), 2))
-        out = lrelu(F.pixel_shuffle(self.upconv2(out), 2))
-        out = self.conv_last(lrelu(self.conv_hr(out)))
+        # The activation is elementwise, so it can come before the shuffle, inside the conv.
+        out = F.pixel_shuffle(conv_act(self.upconv1, out, "leaky_relu", LRELU_SLOPE), 2)
+        out = F.pixel_shuffle(conv_act(self.upconv2, out, "leaky_relu", LRELU_SLOPE), 2)
+        out = self.conv_last(conv_act(self.conv_hr, out, "leaky_relu", LRELU_SLOPE))
         base = F.interpolate(flat, scale_factor=SCALE, mode="bilinear", align_corners=False)
         # Summed in fp32 (``base`` is fp32 because ``lrs`` is): under bf16 autocast a
         # [0.5, 1) value has a step of 1/256, which would put the output a whole uint8 level off.
