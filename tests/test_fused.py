@@ -72,3 +72,10 @@ def test_the_network_computes_the_same_with_and_without_fusion(monkeypatch):
         separate_out = model(clip)
     # fp32: the same arithmetic, though oneDNN may pick another kernel for the fused call.
     assert torch.allclose(fused_out, separate_out, rtol=0, atol=1e-5)
+
+
+def test_bf16_is_left_to_aten_where_onednn_has_no_bf16_kernels(monkeypatch):
+    monkeypatch.setattr(fused, "mkldnn_bf16_supported", lambda: False)
+    conv, x = layer(), inputs()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(conv_act(conv, x, "leaky_relu", 0.1), F.leaky_relu(conv(x), 0.1))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
+from ..models.fused import mkldnn_bf16_supported
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -37,11 +38,7 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 def cpu_has_native_bf16() -> bool:
     """True on CPUs with bf16 instructions (AVX512-BF16, AMX), where bf16 beats fp32."""
-    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    try:
-        return bool(check()) if check is not None else False
-    except RuntimeError:
-        return False
+    return mkldnn_bf16_supported()
 
 
 def choose_precision(device: torch.device, requested: str = "auto", native_bf16: bool | None = None) -> str:

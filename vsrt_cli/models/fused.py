@@ -56,6 +56,8 @@ def _fused_dtype(conv: nn.Conv2d, x: torch.Tensor) -> torch.dtype | None:
     if isinstance(conv.padding, str) or not fused_conv_available():
         return None
     dtype = _compute_dtype(x)
+    if dtype == torch.bfloat16 and not mkldnn_bf16_supported():
+        return None  # oneDNN has no bf16 kernels for this CPU; the aten path still runs
     return dtype if dtype in _FUSIBLE_DTYPES else None
 
 
@@ -90,3 +92,13 @@ def fused_conv_available() -> bool:
     except (AttributeError, RuntimeError):
         return False
     return float(out[0, 0, 1, 1]) == 9.0
+
+
+@functools.cache
+def mkldnn_bf16_supported() -> bool:
+    """Whether oneDNN computes bf16 on this CPU (AVX512-BF16 or AMX on the machines seen)."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:
+        return False
