@@ -6,7 +6,6 @@ Every figure is a measurement on this machine in this process, so ratios between
 
 from __future__ import annotations
 
-import os
 import resource
 import tempfile
 import time
@@ -281,10 +280,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
         raise ValueError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x360")
     return int(width), int(height)
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def memory_growth(

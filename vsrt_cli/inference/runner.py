@@ -119,15 +119,12 @@ class WindowedUpscaler:
 
     # -- model calls -------------------------------------------------------------------
 
-    def _model_call(self):
-        return model_call(self.device, self.precision)
-
     def _spynet(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
-        with self._model_call():
+        with model_call(self.device, self.precision):
             return self.model.spynet.spynet(ref, supp).float()
 
     def _run_batch(self, lrs: torch.Tensor, flows_fw: torch.Tensor, flows_bw: torch.Tensor) -> torch.Tensor:
-        with self._model_call():
+        with model_call(self.device, self.precision):
             return self.model(lrs, flows=(flows_fw, flows_bw)).float()
 
     def _run_tiles(

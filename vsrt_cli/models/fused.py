@@ -71,8 +71,6 @@ def _geometry(conv: nn.Conv2d) -> tuple[list[int], list[int], list[int], int]:
 
 def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     # The fused op has no autocast rule, so it is given the dtype autocast would use.
-    if x.device.type != "cpu":
-        return x.dtype
     try:
         autocast = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None
     except TypeError:  # PyTorch before 2.4 names these per device

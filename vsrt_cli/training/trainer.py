@@ -100,14 +100,12 @@ def load_spynet_weights(model: VSRTransformer, path: Path) -> None:
 def load_initial_weights(model: VSRTransformer, path: Path) -> None:
     """Load a fine-tune's starting point into ``model``: a vsrt ``.safetensors`` file, or
     a training state (``last.pt``), whose EMA weights are the ones a run bundles."""
+    if not path.is_file():
+        raise UsageError(f"train.init_weights: {path} does not exist")
     if path.suffix == ".safetensors":
-        if not path.is_file():
-            raise UsageError(f"train.init_weights: {path} does not exist")
         config, tensors, _ = load_checkpoint(path)
     else:
-        state = Trainer._read_state(path) if path.is_file() else None
-        if state is None:
-            raise UsageError(f"train.init_weights: {path} does not exist")
+        state = Trainer._read_state(path)
         config, tensors = VSRTConfig.from_dict(state["config"]["model"]), state["ema"]
     if config != model.config:
         raise UsageError(
