@@ -26,6 +26,11 @@ def test_bench_json_reports_consistent_figures(tmp_path, capsys):
     assert report["end_to_end_ratio_without_tail"] == pytest.approx(
         report["frames"] / (e2e_seconds - report["end_to_end_tail_s"]) / report["model_fps"], rel=0.02, abs=0.01
     )
+    # The end-to-end run does the model's work and decodes, converts and encodes as well.
+    assert 0 < report["cpu_s_per_frame_model"] < report["cpu_s_per_frame_end_to_end"]
+    assert report["end_to_end_cpu_bound"] == pytest.approx(
+        report["cpu_s_per_frame_model"] / report["cpu_s_per_frame_end_to_end"], rel=0.01, abs=2e-3
+    )
     assert 0 < report["efficiency"] == pytest.approx(report["achieved_gmac_per_s"] / report["peak_gmac_per_s"], rel=0.01)
     # 40x24 needs 3x2 tiles of 16 px; T=3 windows side by side (stride 3): each window's
     # 6 * 3 * 256 LR pixels make 3 frames of 960.

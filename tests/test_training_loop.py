@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from test_training_data import natural_image, panning_frames, write_image
+from tiny_models import tiny_config
 from vsrt_cli.cli import main
 from vsrt_cli.quality.imresize import bicubic_downscale_uint8
 from vsrt_cli.training.config import RunConfig, ValidationConfig, load_config
@@ -141,6 +142,63 @@ def test_a_fine_tune_starts_from_given_weights(photo_dir, tmp_path):
         Trainer(wider, tmp_path / "wider", **quiet)
     with pytest.raises(UsageError, match="does not exist"):
         Trainer(tiny(photo_dir, tmp_path, init_weights=str(tmp_path / "none.pt")), tmp_path / "none", **quiet)
+
+
+def test_a_deeper_run_starts_computing_what_the_shallower_one_did(photo_dir, tmp_path):
+    from vsrt_cli.weights.checkpoint import save_checkpoint
+
+    quiet = {"threads": 1, "log": lambda _: None, "note": lambda _: None}
+    first = Trainer(tiny(photo_dir, tmp_path, total_steps=4), tmp_path / "first", **quiet)
+    first.run()
+    exported = save_checkpoint(first.ema.model, tmp_path / "first.safetensors")
+    shallow = first.config.model
+    deeper = dataclasses.replace(
+        shallow,
+        extract_blocks=shallow.extract_blocks + 1,
+        feedforward_blocks=shallow.feedforward_blocks + 2,
+        reconstruct_blocks=shallow.reconstruct_blocks + 1,
+    )
+    grown = Trainer(
+        dataclasses.replace(tiny(photo_dir, tmp_path, init_weights=str(exported), total_steps=4), model=deeper),
+        tmp_path / "grown",
+        **quiet,
+    )
+    torch.manual_seed(3)
+    lrs = torch.rand(2, shallow.num_frames, 3, shallow.tile_size, shallow.tile_size)
+    with torch.no_grad():
+        expected = first.ema.model.eval()(lrs)
+        assert torch.equal(grown.model.eval()(lrs), expected)
+        assert torch.equal(grown.ema.model(lrs), expected)
+    # The added blocks do learn: their second convs leave zero after a few steps.
+    grown.model.train()
+    grown.run()
+    added = grown.model.reconstruction[shallow.reconstruct_blocks].conv2.weight
+    assert added.abs().sum() > 0
+
+
+def test_only_block_counts_may_grow():
+    from vsrt_cli.models import VSRTransformer
+    from vsrt_cli.training.growth import can_deepen, deepened_state
+
+    small = tiny_config()
+    assert can_deepen(small, dataclasses.replace(small, reconstruct_blocks=3))
+    assert can_deepen(small, small)
+    assert not can_deepen(dataclasses.replace(small, reconstruct_blocks=3), small)  # fewer blocks
+    assert not can_deepen(small, dataclasses.replace(small, channels=16))
+    assert not can_deepen(small, dataclasses.replace(small, depth=2))
+    source = VSRTransformer(small).state_dict()
+    target = VSRTransformer(dataclasses.replace(small, feedforward_blocks=2)).state_dict()
+    state = deepened_state(source, target)
+    added = "transformer.layers.0.1.fn.fn.forward_resblocks.main.2.1"
+    assert torch.count_nonzero(state[f"{added}.conv2.weight"]) == 0
+    assert torch.count_nonzero(state[f"{added}.conv2.bias"]) == 0
+    assert torch.equal(state[f"{added}.conv1.weight"], target[f"{added}.conv1.weight"])
+    assert all(torch.equal(state[k], v) for k, v in source.items())
+    with pytest.raises(ValueError, match="lacks"):
+        deepened_state(target, source)
+    wider = VSRTransformer(dataclasses.replace(small, depth=2)).state_dict()
+    with pytest.raises(ValueError, match="not part of an added residual block"):
+        deepened_state(source, wider)
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine():

@@ -45,6 +45,13 @@ class BenchReport:
     # cost per video, so a long video's ratio is the one without it.
     end_to_end_tail_s: float
     end_to_end_ratio_without_tail: float
+    # Process CPU time (all threads: torch's, the decoder's, x264's) per frame of each run.
+    # Where the model alone keeps every core busy (a CPU device), the pipeline's own work
+    # (decode, colour conversion, encode) has to share those cores, and the end-to-end
+    # ratio cannot exceed model CPU time / end-to-end CPU time (``end_to_end_cpu_bound``).
+    cpu_s_per_frame_model: float
+    cpu_s_per_frame_end_to_end: float
+    end_to_end_cpu_bound: float
     gmac_per_frame: float
     achieved_gmac_per_s: float
     peak_gmac_per_s: float
@@ -105,6 +112,23 @@ class PeakMemory:
 
     def __exit__(self, *exc) -> None:
         self.peak_mb = _peak_rss_kb() / 1024
+
+
+class ProcessCPUTime:
+    """User + system CPU seconds of this process, all its threads, over a block."""
+
+    def __enter__(self) -> "ProcessCPUTime":
+        self._start = _cpu_seconds()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = _cpu_seconds() - self._start
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _reset_peak_rss() -> bool:
@@ -197,7 +221,7 @@ def run_bench(
     size = model.config.tile_size
     warm_up = clip[: model.config.num_frames] if device.type == "cuda" else [clip[0][:size, :size]]
     list(WindowedUpscaler(model, options).upscale(warm_up))
-    with PeakMemory() as model_memory:
+    with PeakMemory() as model_memory, ProcessCPUTime() as model_cpu:
         _sync(device)
         started = time.perf_counter()
         for _ in upscaler.upscale(clip):
@@ -224,7 +248,7 @@ def run_bench(
         source = Path(folder) / "clip.mp4"
         write_clip(source, clip)
         last_output = []
-        with PeakMemory() as e2e_memory:
+        with PeakMemory() as e2e_memory, ProcessCPUTime() as e2e_cpu:
             started = time.perf_counter()
             upscale_video(
                 source, Path(folder) / "out.mp4", model, inference=options,
@@ -256,6 +280,9 @@ def run_bench(
         end_to_end_ratio=round(e2e_fps / model_fps, 3),
         end_to_end_tail_s=round(tail_seconds, 3),
         end_to_end_ratio_without_tail=round(frames / (e2e_seconds - tail_seconds) / model_fps, 3),
+        cpu_s_per_frame_model=round(model_cpu.seconds / frames, 4),
+        cpu_s_per_frame_end_to_end=round(e2e_cpu.seconds / frames, 4),
+        end_to_end_cpu_bound=round(model_cpu.seconds / e2e_cpu.seconds, 3),
         gmac_per_frame=round(cost.total_macs / 1e9, 3),
         achieved_gmac_per_s=round(achieved, 2),
         peak_gmac_per_s=round(peak, 2),

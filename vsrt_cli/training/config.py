@@ -107,6 +107,8 @@ class TrainConfig:
     spynet_weights: str | None = None
     # Fine-tuning: the whole network (and its EMA) starts from these weights, a vsrt
     # .safetensors file or another run's last.pt (its EMA weights), instead of at random.
+    # The run's model may have more residual blocks per stack than those weights: the
+    # added blocks start as identities, so the network starts computing what they did.
     init_weights: str | None = None
     seed: int = 0
     # "auto": bf16 autocast only on CPUs with native bf16 (AVX512-BF16/AMX); elsewhere bf16

@@ -39,6 +39,7 @@ from ..models.vsrt import VSRTConfig, VSRTransformer
 from ..weights.checkpoint import describe_config, load_checkpoint, save_checkpoint
 from .config import RunConfig, TrainConfig
 from .data import TrainingData
+from .growth import can_deepen, deepened_state
 
 STATE_FORMAT = "vsrt-training-state"
 STATE_VERSION = 1
@@ -99,7 +100,8 @@ def load_spynet_weights(model: VSRTransformer, path: Path) -> None:
 
 def load_initial_weights(model: VSRTransformer, path: Path) -> None:
     """Load a fine-tune's starting point into ``model``: a vsrt ``.safetensors`` file, or
-    a training state (``last.pt``), whose EMA weights are the ones a run bundles."""
+    a training state (``last.pt``), whose EMA weights are the ones a run bundles. The run's
+    model may have more residual blocks per stack; they start as identities (growth.py)."""
     if not path.is_file():
         raise UsageError(f"train.init_weights: {path} does not exist")
     if path.suffix == ".safetensors":
@@ -107,11 +109,13 @@ def load_initial_weights(model: VSRTransformer, path: Path) -> None:
     else:
         state = Trainer._read_state(path)
         config, tensors = VSRTConfig.from_dict(state["config"]["model"]), state["ema"]
-    if config != model.config:
+    if config != model.config and not can_deepen(config, model.config):
         raise UsageError(
             f"train.init_weights: {path} holds a different architecture ({describe_config(config)});"
-            f" the run's model is {describe_config(model.config)}"
+            f" the run's model is {describe_config(model.config)} (only more residual blocks can be added)"
         )
+    if config != model.config:
+        tensors = deepened_state(tensors, model.state_dict())
     model.load_state_dict(tensors)
 
 
