@@ -109,13 +109,16 @@ def load_initial_weights(model: VSRTransformer, path: Path) -> None:
     else:
         state = Trainer._read_state(path)
         config, tensors = VSRTConfig.from_dict(state["config"]["model"]), state["ema"]
-    if config != model.config and not can_deepen(config, model.config):
-        raise UsageError(
-            f"train.init_weights: {path} holds a different architecture ({describe_config(config)});"
-            f" the run's model is {describe_config(model.config)} (only more residual blocks can be added)"
-        )
     if config != model.config:
-        tensors = deepened_state(tensors, model.state_dict())
+        if not can_deepen(config, model.config):
+            raise UsageError(
+                f"train.init_weights: {path} holds a different architecture ({describe_config(config)});"
+                f" the run's model is {describe_config(model.config)} (only more residual blocks can be added)"
+            )
+        try:
+            tensors = deepened_state(tensors, model.state_dict())
+        except ValueError as exc:  # tensors that do not match the config they came with
+            raise CheckpointError(f"train.init_weights: {path}: {exc}") from None
     model.load_state_dict(tensors)
 
 
