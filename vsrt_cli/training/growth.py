@@ -20,10 +20,10 @@ from ..models.vsrt import VSRTConfig
 
 BLOCK_FIELDS = ("extract_blocks", "feedforward_blocks", "reconstruct_blocks")
 
-# Keys of the residual blocks, with the block's index in its stack as group 1.
+# Keys of the residual blocks' convolutions; the group is the conv's number (1 or 2).
 _BLOCK_KEY = re.compile(
     r"^(?:feature_extraction|reconstruction|transformer\.layers\.\d+\.1\.fn\.fn\.(?:backward|forward)_resblocks\.main\.2)"
-    r"\.(\d+)\.conv([12])\.(?:weight|bias)$"
+    r"\.\d+\.conv([12])\.(?:weight|bias)$"
 )
 
 
@@ -55,5 +55,5 @@ def deepened_state(
         match = _BLOCK_KEY.match(key)
         if match is None:
             raise ValueError(f"{key} is new but is not part of an added residual block")
-        state[key] = torch.zeros_like(value) if match.group(2) == "2" else value.clone()
+        state[key] = torch.zeros_like(value) if match.group(1) == "2" else value.clone()
     return state
