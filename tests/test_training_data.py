@@ -300,3 +300,49 @@ def test_data_config_rejects_unknown_fields():
     with pytest.raises(Exception, match="unknown data config fields: colour"):
         DataConfig.from_dict({"colour": 1})
     assert dataclasses.replace(DataConfig(), gt_size=128).gt_size == 128
+
+
+def test_photo_clips_draw_from_every_listed_shrink(tmp_path, monkeypatch):
+    folder = _photo_dir(tmp_path, count=2)
+    write_image(folder / "small.png", natural_image(240, 264, seed=30))
+    notes = []
+    config = DataConfig(photos=str(folder), gt_size=64, video_fraction=0.0, photo_downscale=(2, 3))
+    data = TrainingData(config, num_frames=3, log=notes.append)
+    shapes = sorted((p.name, p.factor, p.image.shape[:2]) for p in data.photos)
+    assert shapes == [
+        ("p0.png", 2, (180, 210)), ("p0.png", 3, (120, 140)),
+        ("p1.png", 2, (180, 210)), ("p1.png", 3, (120, 140)),
+        ("small.png", 2, (120, 132)),
+    ]
+    # 80x88 at /3 is smaller than a crop plus its margin: skipped there, kept at /2.
+    assert any("small.png at /3" in note for note in notes)
+    assert [len(group) for group, _ in data.photo_groups] == [3, 2]
+    assert "3 at /2" in data.describe() and "2 at /3" in data.describe()
+
+    drawn = []
+    import vsrt_cli.training.data as data_module
+
+    def recording_render(image, path, size):
+        drawn.append(image.shape[0])
+        return render_path(image, path, size)
+
+    monkeypatch.setattr(data_module, "render_path", recording_render)
+    data.batch(seed=0, step=0, batch_size=24)
+    assert set(drawn) == {120, 180}
+
+
+def test_a_single_shrink_as_a_list_draws_the_same_batches_as_the_number(tmp_path):
+    folder = _photo_dir(tmp_path, count=2)
+    number = TrainingData(DataConfig(photos=str(folder), gt_size=64, video_fraction=0.0), 3, log=lambda _: None)
+    listed = TrainingData(
+        DataConfig.from_dict({"photos": str(folder), "gt_size": 64, "video_fraction": 0.0, "photo_downscale": [2]}),
+        3, log=lambda _: None,
+    )
+    for a, b in zip(number.batch(seed=5, step=2, batch_size=2), listed.batch(seed=5, step=2, batch_size=2)):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("value", [[], [2, 2], [2, 2.5], 0, True, "2"])
+def test_data_config_rejects_bad_photo_shrinks(value):
+    with pytest.raises(Exception, match="data.photo_downscale"):
+        DataConfig.from_dict({"photo_downscale": value})

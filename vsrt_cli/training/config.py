@@ -36,7 +36,9 @@ class DataConfig:
     gt_size: int = 256
     # Share of each batch's clips taken from real videos (the rest come from photos).
     video_fraction: float = 0.35
-    photo_downscale: int = 2
+    # A whole number, or a list of them: each photo clip then picks one of these shrinks
+    # at random, so the same photos also teach texture seen from further away.
+    photo_downscale: int | tuple[int, ...] = 2
     video_downscale: float = 2.0
     # A video too small for gt_size after video_downscale is shrunk less, but never by
     # less than this: below ~1.5x the codec's artefacts survive into the GT.
@@ -72,8 +74,11 @@ class DataConfig:
             raise UsageError(f"data.gt_size must be a multiple of 4, got {self.gt_size}")
         if not 0.0 <= self.video_fraction <= 1.0:
             raise UsageError("data.video_fraction must be between 0 and 1")
-        if self.photo_downscale < 1 or int(self.photo_downscale) != self.photo_downscale:
-            raise UsageError("data.photo_downscale must be a whole number >= 1")
+        factors = self.photo_downscales
+        if not factors or any(isinstance(f, bool) or not isinstance(f, (int, float)) for f in factors):
+            raise UsageError("data.photo_downscale must be a whole number >= 1 or a list of them")
+        if any(f < 1 or not float(f).is_integer() for f in factors) or len(set(factors)) != len(factors):
+            raise UsageError("data.photo_downscale must be a whole number >= 1 or a list of distinct ones")
         if not 1.0 <= self.min_video_downscale <= self.video_downscale:
             raise UsageError("need 1 <= data.min_video_downscale <= data.video_downscale")
         if not 0 <= self.min_speed <= self.max_speed:
@@ -82,6 +87,13 @@ class DataConfig:
             raise UsageError("need 0 < data.min_zoom <= data.max_zoom")
         if self.texture_tries < 1:
             raise UsageError("data.texture_tries must be >= 1")
+
+    @property
+    def photo_downscales(self) -> tuple[int, ...]:
+        """The photo shrinks as a tuple, whether the config gave one number or a list."""
+        if isinstance(self.photo_downscale, tuple):
+            return self.photo_downscale
+        return (self.photo_downscale,)
 
     @property
     def crop_size(self) -> int:

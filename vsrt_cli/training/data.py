@@ -133,6 +133,7 @@ class VideoSource:
 class PhotoSource:
     name: str
     image: np.ndarray  # [H, W, 3] uint8, memory-mapped
+    factor: int = 2
 
 
 def _files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
@@ -174,7 +175,8 @@ class TrainingData:
             for path in _files(Path(config.photos), PHOTO_EXTENSIONS):
                 if path.name.lower() in excluded:
                     continue
-                self._add_photo(path, cache)
+                for factor in config.photo_downscales:
+                    self._add_photo(path, int(factor), cache)
         if config.videos:
             for path in _files(Path(config.videos), VIDEO_EXTENSIONS):
                 if path.name.lower() in excluded:
@@ -186,22 +188,25 @@ class TrainingData:
             self.log("note: no photos, every clip comes from the videos")
         if not self.videos and config.video_fraction > 0.0:
             self.log("note: no usable videos, every clip comes from the photos")
-        # Big photos hold more distinct crops, but weighting by area would let the three
-        # largest dominate; the square root keeps all of them in play.
-        areas = np.array([p.image.shape[0] * p.image.shape[1] for p in self.photos], dtype=np.float64)
-        self.photo_weights = np.sqrt(areas) / np.sqrt(areas).sum() if len(areas) else areas
+        # One group per shrink that kept any photo. Big photos hold more distinct crops, but
+        # weighting by area would let the three largest dominate; the square root keeps all
+        # of them in play.
+        self.photo_groups: list[tuple[list[PhotoSource], np.ndarray]] = []
+        for factor in config.photo_downscales:
+            group = [p for p in self.photos if p.factor == factor]
+            if group:
+                roots = np.sqrt([p.image.shape[0] * p.image.shape[1] for p in group])
+                self.photo_groups.append((group, roots / roots.sum()))
 
-    def _add_photo(self, path: Path, cache: Path | None) -> None:
-        factor = int(self.config.photo_downscale)
-
+    def _add_photo(self, path: Path, factor: int, cache: Path | None) -> None:
         def build() -> np.ndarray:
             return shrink(read_image(path), factor)
 
         image = cached(cache, entry_name("photo", path, factor), cache_key(path, factor), build)
         if min(image.shape[:2]) < self.config.crop_size + 8:
-            self.log(f"note: skipping photo {path.name}: {image.shape[1]}x{image.shape[0]} after shrinking")
+            self.log(f"note: skipping photo {path.name} at /{factor}: {image.shape[1]}x{image.shape[0]} after shrinking")
             return
-        self.photos.append(PhotoSource(path.name, image))
+        self.photos.append(PhotoSource(path.name, image, factor))
 
     def _add_video(self, path: Path, cache: Path | None) -> None:
         try:
@@ -256,9 +261,12 @@ class TrainingData:
         return np.load(frames_file, mmap_mode="r"), np.load(segments_file)
 
     def describe(self) -> str:
-        photo_px = sum(p.image.shape[0] * p.image.shape[1] for p in self.photos) / 1e6
+        photos = "; ".join(
+            f"{len(group)} at /{group[0].factor} ({sum(p.image.shape[0] * p.image.shape[1] for p in group) / 1e6:.0f} Mpx)"
+            for group, _ in self.photo_groups
+        )
         videos = ", ".join(f"{v.name} {v.frames.shape[2]}x{v.frames.shape[1]}x{len(v.frames)} (/{v.factor:g})" for v in self.videos)
-        return f"{len(self.photos)} photos ({photo_px:.0f} Mpx after shrinking); videos: {videos or 'none'}"
+        return f"photos: {photos or 'none'}; videos: {videos or 'none'}"
 
     # -- sampling ----------------------------------------------------------------------
 
@@ -275,7 +283,9 @@ class TrainingData:
         return best
 
     def clip_from_photo(self, rng: np.random.Generator) -> torch.Tensor:
-        photo = self.photos[rng.choice(len(self.photos), p=self.photo_weights)]
+        # A single shrink draws nothing here, so older single-shrink runs keep their batches.
+        group, weights = self.photo_groups[rng.integers(len(self.photo_groups)) if len(self.photo_groups) > 1 else 0]
+        photo = group[rng.choice(len(group), p=weights)]
         height, width = photo.image.shape[:2]
         size = self.config.crop_size
 
