@@ -71,3 +71,18 @@ def test_the_official_protocol_runs_on_cuda():
     cpu = upscale_clip_official(model, frames, "cpu", "fp32")
     gpu = upscale_clip_official(model, frames, "cuda", "fp32")
     assert max(float(np.abs(a - b).max()) for a, b in zip(cpu, gpu)) < 1e-4
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p10le", "yuv444p"])
+def test_frames_converted_on_cuda_get_the_cpu_codes(pix_fmt):
+    from vsrt_cli.video import convert
+    from vsrt_cli.video.colour import resolve_colour
+
+    rgb = np.random.default_rng(6).uniform(-0.02, 1.02, (301, 250, 3)).astype(np.float32)
+    colour = resolve_colour(250, 301, pix_fmt, None, None, None, None)
+    on_cpu = convert.rgb_to_frame(rgb, pix_fmt, colour, {})
+    on_gpu = convert.rgb_to_frame(torch.from_numpy(rgb).permute(2, 0, 1).cuda(), pix_fmt, colour, {})
+    dtype = np.uint16 if "10" in pix_fmt else np.uint8
+    view = lambda plane: convert._plane_view(plane, dtype, plane.height, plane.width)  # noqa: E731
+    for a, b in zip(on_cpu.planes, on_gpu.planes):
+        assert np.array_equal(view(a), view(b))

@@ -137,3 +137,39 @@ def test_banded_and_parallel_conversion_equal_the_whole_frame(monkeypatch, pix_f
     view = lambda plane: convert._plane_view(plane, dtype, plane.height, plane.width)  # noqa: E731
     for a, b, c in zip(banded.planes, parallel.planes, whole.planes):
         assert np.array_equal(view(a), view(c)) and np.array_equal(view(b), view(c))
+
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv422p10le", "yuv444p", "yuvj420p"])
+def test_a_tensor_frame_converts_like_the_array(monkeypatch, pix_fmt):
+    # The GPU route (_planar_from_tensor) runs on a CPU tensor here: only the pinned
+    # staging differs on a GPU. Small bands check that banding changes no code either.
+    import torch
+
+    from vsrt_cli.video import convert
+    from vsrt_cli.video.colour import resolve_colour
+
+    rgb = np.random.default_rng(5).uniform(-0.02, 1.02, (37, 26, 3)).astype(np.float32)
+    colour = resolve_colour(26, 37, pix_fmt, None, None, None, None)
+    chw = torch.from_numpy(rgb).permute(2, 0, 1)
+    reference = convert.rgb_to_frame(rgb, pix_fmt, colour, {})
+    through_numpy = convert.rgb_to_frame(chw, pix_fmt, colour, {})  # a CPU tensor takes numpy's path
+    monkeypatch.setattr(convert, "DEVICE_BAND_PIXELS", 26 * 6)
+    layout = convert.LAYOUTS[pix_fmt]
+    through_torch = convert._planar_from_tensor(chw, pix_fmt, layout, colour)
+    dtype = np.uint16 if "10" in pix_fmt else np.uint8
+    view = lambda plane: convert._plane_view(plane, dtype, plane.height, plane.width)  # noqa: E731
+    for a, b, c in zip(reference.planes, through_numpy.planes, through_torch.planes):
+        assert np.array_equal(view(a), view(b)) and np.array_equal(view(a), view(c))
+
+
+def test_tensor_frames_are_refused_where_swscale_converts():
+    import torch
+
+    from vsrt_cli.video import convert
+    from vsrt_cli.video.colour import ColourTags
+
+    assert convert.converts_tensors("yuv420p10le") and not convert.converts_tensors("rgb24")
+    assert not convert.converts_tensors("nv12")
+    with pytest.raises(TypeError, match="rgb24"):
+        convert.rgb_to_frame(torch.zeros(3, 4, 4), "rgb24", ColourTags(), {})

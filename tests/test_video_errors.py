@@ -6,6 +6,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import torch
 import pytest
 
 from media import make_video
@@ -182,3 +183,8 @@ def test_wrong_frame_shape_is_rejected(tmp_path):
         with pytest.raises(ValueError, match="48x64x3"):
             writer.write(np.zeros((48, 32, 3), np.float32))
         writer.write(np.zeros((48, 64, 3), np.float32))
+        # The pipeline hands over the model's [3, H, W] tensors as they are.
+        assert writer.converts_tensors
+        with pytest.raises(ValueError, match="3x48x64"):
+            writer.write(torch.zeros(3, 48, 32))
+        writer.write(torch.zeros(3, 48, 64))

@@ -139,6 +139,30 @@ def test_chroma_resampling_keeps_flat_and_linear_planes(sub_x, sub_y, width, hei
         assert np.allclose(back[2:-2, 2:-2], ramp[2:-2, 2:-2], atol=1e-3)
 
 
+@pytest.mark.parametrize("matrix", MATRICES)
+@pytest.mark.parametrize("full_range", [False, True])
+@pytest.mark.parametrize("bits", [8, 10])
+def test_tensors_convert_to_the_same_codes_as_arrays(matrix, full_range, bits):
+    # A GPU converts with torch what a CPU converts with numpy: same operations, same codes.
+    import torch
+
+    rng = np.random.default_rng(bits + full_range)
+    rgb = rng.uniform(-0.05, 1.05, (13, 17, 3)).astype(np.float32)  # odd sizes, out of range
+    # Exact .5 code values, where rounding half to even must agree.
+    rgb[0, :4] = np.array([128.5, 16.5, 100.5, 3.5])[:, None] / 255
+    for sub_x, sub_y in ((1, 1), (1, 0), (0, 0)):
+        arrays = rgb_to_yuv(rgb, matrix, full_range, bits)
+        tensors = rgb_to_yuv(torch.from_numpy(rgb), matrix, full_range, bits)
+        for index, (a, t) in enumerate(zip(arrays, tensors)):
+            if index:
+                a, t = downsample_chroma(a, sub_x, sub_y), downsample_chroma(t, sub_x, sub_y)
+            assert isinstance(t, torch.Tensor)
+            assert np.array_equal(t.numpy(), a)
+            codes = quantize(t, bits)
+            assert codes.dtype == (torch.uint8 if bits == 8 else torch.int16)
+            assert np.array_equal(codes.numpy().astype(np.int64), quantize(a, bits).astype(np.int64))
+
+
 # -- codec and container choices ----------------------------------------------------
 
 def test_container_format_from_extension():

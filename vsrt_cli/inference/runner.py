@@ -159,6 +159,12 @@ class WindowedUpscaler:
     # -- streaming ---------------------------------------------------------------------
 
     def upscale(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for image in self.upscale_tensors(frames):
+            yield to_host_hwc(image)
+
+    def upscale_tensors(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
+        """Like :meth:`upscale`, but each output frame stays where the model made it, as a
+        float32 [3, 4H, 4W] tensor: an encoder can convert it there before copying."""
         num_frames = self.config.num_frames
         reader = _FrameBuffer(iter(frames), self.config.tile_size, self.device)
         flows = FlowCache(self._spynet, reader.get, zero_self_flow=self.config.self_flow == "zero")
@@ -183,7 +189,7 @@ class WindowedUpscaler:
         window: Window,
         reader: "_FrameBuffer",
         flows: FlowCache,
-    ) -> Iterator[np.ndarray]:
+    ) -> Iterator[torch.Tensor]:
         size = self.config.tile_size
         height, width = reader.frame_size
         lrs = torch.stack([reader.get(i) for i in window.indices])
@@ -216,7 +222,7 @@ class WindowedUpscaler:
             # raise the peak by as much.
             canvas = canvases.pop(frame).div_(weight_sum)[:, : SCALE * height, : SCALE * width]
             self.stats.frames_out += 1
-            yield to_host_hwc(canvas)
+            yield canvas
 
 
 class _FrameBuffer:

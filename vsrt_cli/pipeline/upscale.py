@@ -13,6 +13,7 @@ from torch import nn
 from ..errors import InputError, OutputError
 from ..inference import InferenceOptions, WindowedUpscaler
 from ..inference.allocator import release_freed_memory
+from ..inference.device import to_host_hwc
 from ..models.vsrt import SCALE
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from .outputs import atomic_output, check_target
@@ -123,12 +124,15 @@ def upscale_video(
                         encode_queue_depth(writer.frame_bytes()),
                     )
                     frames = Prefetcher(decoded(), DECODE_DEPTH)
-                    for output in upscaler.upscale(frames):
+                    for output in upscaler.upscale_tensors(frames):
                         pts, duration = timing.popleft()
                         # Converted here rather than in the encoder thread: the float
                         # frame (and its window's canvas) is freed before it would wait.
-                        # Unclamped: the conversion clamps as it goes.
-                        sink.put((writer.convert(output), pts, duration))
+                        # Unclamped: the conversion clamps as it goes. YUV is converted
+                        # where the frame is (on a GPU, 8x fewer bytes to copy back).
+                        image = output if writer.converts_tensors else to_host_hwc(output)
+                        sink.put((writer.convert(image), pts, duration))
+                        del image
                         del output
                         done += 1
                         if progress is not None:

@@ -1,9 +1,13 @@
 """Colour tags and exact YUV <-> RGB arithmetic.
 
-Everything here is pure numpy so it can be tested without any video file. The
-conversion follows ITU-T H.273: a matrix defined by (Kr, Kb), limited range mapping
-Y' to [16, 235] and chroma to [16, 240] (scaled by 2^(bits-8)), full range mapping
-to [0, 2^bits - 1] with chroma centred on 2^(bits-1).
+Everything here is array arithmetic, tested without any video file. The conversion
+follows ITU-T H.273: a matrix defined by (Kr, Kb), limited range mapping Y' to [16, 235]
+and chroma to [16, 240] (scaled by 2^(bits-8)), full range mapping to [0, 2^bits - 1]
+with chroma centred on 2^(bits-1).
+
+The RGB -> YUV direction takes numpy arrays or torch tensors alike and does the same
+float32 operations in the same order on either, so a frame converted on a GPU, where the
+model left it, gets the very codes the CPU would give it.
 """
 
 from __future__ import annotations
@@ -182,17 +186,39 @@ def yuv_to_rgb(y, cb, cr, matrix: str, full_range: bool, bit_depth: int) -> np.n
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def rgb_to_yuv(rgb: np.ndarray, matrix: str, full_range: bool, bit_depth: int):
-    """float RGB HxWx3 in [0, 1] -> unrounded (Y, Cb, Cr) code values at full size."""
-    rgb = np.clip(np.asarray(rgb, np.float32), 0.0, 1.0)
+def _namespace(values):
+    """numpy for arrays, torch for tensors (imported only when one is passed)."""
+    if isinstance(values, np.ndarray):
+        return np
+    import torch
+
+    return torch
+
+
+def _f32(value: float) -> float:
+    # A Python float that is exactly representable in float32: numpy and torch both apply
+    # a Python scalar to a float32 array in float32, so both see this very value.
+    return float(np.float32(value))
+
+
+def rgb_to_yuv(rgb, matrix: str, full_range: bool, bit_depth: int):
+    """float RGB HxWx3 in [0, 1] -> unrounded (Y, Cb, Cr) code values at full size.
+
+    ``rgb`` is a numpy array or a float32 torch tensor (on any device); the planes come
+    back as the same kind.
+    """
+    xp = _namespace(rgb)
+    if xp is np:
+        rgb = np.asarray(rgb, np.float32)
+    rgb = xp.clip(rgb, 0.0, 1.0)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     y_off, y_span, c_mid, c_span = _levels(bit_depth, full_range)
     if matrix == "gbr":
         return g * y_span + y_off, b * y_span + y_off, r * y_span + y_off
     kr, kb = MATRIX_COEFFICIENTS[matrix]
-    luma = np.float32(kr) * r + np.float32(1 - kr - kb) * g + np.float32(kb) * b
-    pb = (b - luma) * np.float32(1.0 / (2 * (1 - kb)))
-    pr = (r - luma) * np.float32(1.0 / (2 * (1 - kr)))
+    luma = _f32(kr) * r + _f32(1 - kr - kb) * g + _f32(kb) * b
+    pb = (b - luma) * _f32(1.0 / (2 * (1 - kb)))
+    pr = (r - luma) * _f32(1.0 / (2 * (1 - kr)))
     return luma * y_span + y_off, pb * c_span + c_mid, pr * c_span + c_mid
 
 
@@ -219,29 +245,36 @@ def upsample_chroma(plane, sub_x: int, sub_y: int, width: int, height: int) -> n
     return out[:height, :width]
 
 
-def downsample_chroma(plane, sub_x: int, sub_y: int) -> np.ndarray:
+def downsample_chroma(plane, sub_x: int, sub_y: int):
     """Full-size chroma -> subsampled float32 with the siting of ``upsample_chroma``.
 
     Odd sizes are padded by repeating the last row/column, matching the
-    ceil(size / 2) chroma planes FFmpeg allocates.
+    ceil(size / 2) chroma planes FFmpeg allocates. Takes and returns a numpy array or a
+    torch tensor.
     """
-    out = np.asarray(plane, np.float32)
+    xp = _namespace(plane)
+    out = np.asarray(plane, np.float32) if xp is np else plane
     if sub_x:
         if out.shape[1] % 2:
-            out = np.concatenate([out, out[:, -1:]], axis=1)
+            out = xp.concatenate([out, out[:, -1:]], axis=1)
         even, odd = out[:, 0::2], out[:, 1::2]
-        prev_odd = np.concatenate([odd[:, :1], odd[:, :-1]], axis=1)
+        prev_odd = xp.concatenate([odd[:, :1], odd[:, :-1]], axis=1)
         # Co-sited samples: a [1, 2, 1] / 4 filter centred on each even column.
-        out = (even * np.float32(0.5)) + (odd + prev_odd) * np.float32(0.25)
+        out = (even * 0.5) + (odd + prev_odd) * 0.25
     if sub_y:
         if out.shape[0] % 2:
-            out = np.concatenate([out, out[-1:]], axis=0)
-        out = (out[0::2] + out[1::2]) * np.float32(0.5)
+            out = xp.concatenate([out, out[-1:]], axis=0)
+        out = (out[0::2] + out[1::2]) * 0.5
     return out
 
 
-def quantize(values: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Round code values to integers of the plane's storage type, clipped to the depth."""
-    dtype = np.uint8 if bit_depth <= 8 else np.uint16
+def quantize(values, bit_depth: int):
+    """Round code values to integers clipped to the depth: uint8 up to 8 bits; above,
+    uint16 for numpy and int16 for torch (which has no uint16 arithmetic; the codes fit)."""
     peak = (1 << bit_depth) - 1
-    return np.clip(np.rint(values), 0, peak).astype(dtype)
+    xp = _namespace(values)
+    # round() is round-half-to-even in both, like rint.
+    codes = xp.clip(xp.round(values), 0, peak)
+    if xp is np:
+        return codes.astype(np.uint8 if bit_depth <= 8 else np.uint16)
+    return codes.to(xp.uint8 if bit_depth <= 8 else xp.int16)

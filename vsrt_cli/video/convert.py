@@ -109,19 +109,37 @@ def _swscale_to_rgb(frame, colour: ColourTags) -> np.ndarray:
     return rgb.astype(np.float32) * np.float32(1.0 / top)
 
 
-def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourTags, codes: dict[str, int], workers: Executor | None = None):
-    """float RGB HxWx3 -> a new VideoFrame in ``pix_fmt`` tagged with ``codes``.
+def rgb_to_frame(rgb, pix_fmt: str, colour: ColourTags, codes: dict[str, int], workers: Executor | None = None):
+    """float RGB -> a new VideoFrame in ``pix_fmt`` tagged with ``codes``.
 
-    With ``workers``, the bands of a planar YUV frame are converted in parallel.
+    ``rgb`` is an HxWx3 numpy array, or, for the planar YUV formats of ``LAYOUTS``
+    (``converts_tensors``), a float32 [3, H, W] torch tensor. A tensor on a GPU is
+    converted there and only its integer planes come back to the host: 1.5 bytes per
+    pixel in 8-bit 4:2:0 instead of 12, and no CPU time. With ``workers``, the bands of a
+    planar YUV frame on the host are converted in parallel.
     """
     layout = LAYOUTS.get(pix_fmt)
-    if layout is None or layout.semi_planar:
+    if not isinstance(rgb, np.ndarray):
+        if not converts_tensors(pix_fmt):
+            raise TypeError(f"{pix_fmt} frames are converted from HxWx3 numpy arrays only")
+        if rgb.device.type == "cpu":
+            # numpy does the same arithmetic in less CPU time than torch's thread pool.
+            rgb = rgb.permute(1, 2, 0).numpy()
+    if not isinstance(rgb, np.ndarray):
+        frame = _planar_from_tensor(rgb, pix_fmt, layout, colour)
+    elif layout is None or layout.semi_planar:
         frame = _swscale_from_rgb(rgb, pix_fmt, colour)
     else:
         frame = _planar_from_rgb(rgb, pix_fmt, layout, colour, workers)
     for name, value in codes.items():
         setattr(frame, name, value)
     return frame
+
+
+def converts_tensors(pix_fmt: str) -> bool:
+    """Whether ``rgb_to_frame`` takes a [3, H, W] tensor for this pixel format."""
+    layout = LAYOUTS.get(pix_fmt)
+    return layout is not None and not layout.semi_planar
 
 
 # Rows converted at a time. The conversion makes about ten float32 temporaries of its
@@ -156,6 +174,35 @@ def _planar_from_rgb(rgb, pix_fmt: str, layout: PlaneLayout, colour: ColourTags,
         # numpy releases the GIL inside each operation on arrays this size.
         for done in [workers.submit(convert_band, top) for top in tops]:
             done.result()
+    return frame
+
+
+# Pixels per band on a GPU: a 2560x1440 frame in one band, a 5120x2880 one in four, so its
+# float32 temporaries stay around 200 MB.
+DEVICE_BAND_PIXELS = 4 * 2**20
+
+
+def _planar_from_tensor(chw, pix_fmt: str, layout: PlaneLayout, colour: ColourTags):
+    import torch
+
+    _, h, w = chw.shape
+    full = colour.full_range or layout.full_range
+    frame = av.VideoFrame(w, h, pix_fmt)
+    dtype = _sample_dtype(layout.bits)
+    planes = tuple(_plane_view(plane, dtype, plane.height, plane.width) for plane in frame.planes)
+    hwc = chw.permute(1, 2, 0)
+    rows = max(2, DEVICE_BAND_PIXELS // w // 2 * 2)
+    for top in range(0, h, rows):
+        y, cb, cr = rgb_to_yuv(hwc[top : top + rows], colour.matrix_used, full, layout.bits)
+        cb = downsample_chroma(cb, layout.sub_x, layout.sub_y)
+        cr = downsample_chroma(cr, layout.sub_x, layout.sub_y)
+        chroma_top = top >> layout.sub_y
+        for plane, values, start in zip(planes, (y, cb, cr), (top, chroma_top, chroma_top)):
+            device_codes = quantize(values, layout.bits)
+            # Through pinned memory: a pageable copy from a GPU ran at 1.7 GB/s on an H200.
+            codes = torch.empty(device_codes.shape, dtype=device_codes.dtype, pin_memory=device_codes.is_cuda)
+            codes.copy_(device_codes)
+            plane[start : start + codes.shape[0]] = codes.numpy().view(dtype)
     return frame
 
 
