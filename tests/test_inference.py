@@ -271,3 +271,27 @@ def test_reduced_precision_runs_through_the_pipeline(precision):
 def test_bad_options_are_usage_errors():
     with pytest.raises(UsageError):
         WindowedUpscaler(tiny_model(), InferenceOptions(tile_overlap=8, **CPU))
+
+
+def test_tile_blend_is_made_once_per_video_and_matches_the_plan(monkeypatch):
+    from vsrt_cli.inference import runner
+    from vsrt_cli.plan import plan_tiles, tile_weights
+
+    blend = runner.TileBlend.build(90, 130, 16, 4, torch.device("cpu"))
+    tiles = plan_tiles(90, 130, 16, 4)
+    assert blend.tiles == tiles and len(tiles) > 16
+    expected_sum = np.zeros((360, 520), np.float32)
+    for tile in tiles:
+        weights = tile_weights(tile, 90, 130, 16, 4)
+        assert np.array_equal(blend.weights[tile].numpy(), weights)
+        expected_sum[4 * tile.top : 4 * tile.top + 64, 4 * tile.left : 4 * tile.left + 64] += weights
+    assert np.array_equal(blend.weight_sum.numpy(), expected_sum)
+    # Tiles with the same edges share one map: corners, sides and the interior.
+    assert len({id(w) for w in blend.weights.values()}) == 9
+
+    built = []
+    original = runner.TileBlend.build
+    monkeypatch.setattr(runner.TileBlend, "build", lambda *a: built.append(a) or original(*a))
+    upscaler = WindowedUpscaler(tiny_model(frames=3), InferenceOptions(**CPU))
+    outputs = list(upscaler.upscale(smooth_frames(7, 30, 45)))
+    assert len(outputs) == 7 and upscaler.stats.windows > 1 and len(built) == 1

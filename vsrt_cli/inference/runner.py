@@ -95,6 +95,39 @@ def frame_to_tensor(frame: np.ndarray, tile_size: int, device: torch.device) -> 
     return F.pad(tensor[None], pad, mode=mode)[0]
 
 
+@dataclass
+class TileBlend:
+    """A frame size's tiles, each one's blend weights, and their sum, on the device.
+
+    They are the same for every window, so they are made once per video: on a GPU,
+    copying each tile's weights from the host was a host-device synchronisation per tile,
+    which kept the host from queueing the next tile's work while the GPU ran this one's.
+    Tiles with the same edges share one weight map (at most 16 distinct ones).
+    """
+
+    frame_size: tuple[int, int]
+    tiles: list[Tile]
+    weights: dict[Tile, torch.Tensor]
+    weight_sum: torch.Tensor
+
+    @classmethod
+    def build(cls, padded_h: int, padded_w: int, tile_size: int, overlap: int, device: torch.device) -> "TileBlend":
+        tiles = plan_tiles(padded_h, padded_w, tile_size, overlap)
+        shared: dict[tuple[bool, bool, bool, bool], torch.Tensor] = {}
+        weights: dict[Tile, torch.Tensor] = {}
+        for tile in tiles:
+            edges = (tile.top == 0, tile.top + tile_size == padded_h, tile.left == 0, tile.left + tile_size == padded_w)
+            if edges not in shared:
+                host = tile_weights(tile, padded_h, padded_w, tile_size, overlap, SCALE)
+                shared[edges] = torch.from_numpy(host).to(device)
+            weights[tile] = shared[edges]
+        weight_sum = torch.zeros(SCALE * padded_h, SCALE * padded_w, device=device)
+        hr = SCALE * tile_size
+        for tile in tiles:
+            weight_sum[SCALE * tile.top : SCALE * tile.top + hr, SCALE * tile.left : SCALE * tile.left + hr] += weights[tile]
+        return cls((padded_h, padded_w), tiles, weights, weight_sum)
+
+
 class WindowedUpscaler:
     """Upscales a frame stream with ``model``; see :func:`upscale_stream`."""
 
@@ -116,6 +149,13 @@ class WindowedUpscaler:
         self.stats = InferenceStats(
             tile_batch=self.tile_batch, device=str(self.device), precision=self.precision
         )
+        self._blend: TileBlend | None = None
+
+    def _blend_for(self, padded_h: int, padded_w: int) -> "TileBlend":
+        if self._blend is None or self._blend.frame_size != (padded_h, padded_w):
+            self._blend = None  # the old one's memory goes before the new one is made
+            self._blend = TileBlend.build(padded_h, padded_w, self.config.tile_size, self.overlap, self.device)
+        return self._blend
 
     # -- model calls -------------------------------------------------------------------
 
@@ -194,25 +234,22 @@ class WindowedUpscaler:
         height, width = reader.frame_size
         lrs = torch.stack([reader.get(i) for i in window.indices])
         padded_h, padded_w = lrs.shape[-2:]
-        tiles = plan_tiles(padded_h, padded_w, size, self.overlap)
+        blend = self._blend_for(padded_h, padded_w)
         window_flows = flows.window_flows(window)
         canvases = {
             frame: torch.zeros(3, SCALE * padded_h, SCALE * padded_w, device=self.device)
             for frame in window.output_frames
         }
-        weight_sum = torch.zeros(SCALE * padded_h, SCALE * padded_w, device=self.device)
         hr = SCALE * size
-        for tile, out in self._run_tiles(lrs, window_flows, tiles):
-            weights = torch.from_numpy(
-                tile_weights(tile, padded_h, padded_w, size, self.overlap, SCALE)
-            ).to(self.device)
+        for tile, out in self._run_tiles(lrs, window_flows, blend.tiles):
+            weights = blend.weights[tile]
             rows = slice(SCALE * tile.top, SCALE * tile.top + hr)
             cols = slice(SCALE * tile.left, SCALE * tile.left + hr)
-            weight_sum[rows, cols] += weights
             for frame, position in window.outputs:
                 canvases[frame][:, rows, cols] += out[position] * weights
         self.stats.windows += 1
-        self.stats.tiles += len(tiles)
+        self.stats.tiles += len(blend.tiles)
+        weight_sum = blend.weight_sum
         if self.device.type == "cpu" and sum(c.nbytes for c in canvases.values()) > TRIM_THRESHOLD:
             # Only for big frames, where peak memory binds: re-faulting the tiles' memory
             # costs about 0.1 s per window, 8% of a 320x180 window, 0.5% of a 720p one.
