@@ -246,7 +246,7 @@ class WindowedUpscaler:
             rows = slice(SCALE * tile.top, SCALE * tile.top + hr)
             cols = slice(SCALE * tile.left, SCALE * tile.left + hr)
             for frame, position in window.outputs:
-                canvases[frame][:, rows, cols] += out[position] * weights
+                canvases[frame][:, rows, cols].addcmul_(out[position], weights)
         self.stats.windows += 1
         self.stats.tiles += len(blend.tiles)
         weight_sum = blend.weight_sum
