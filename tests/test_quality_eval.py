@@ -283,6 +283,20 @@ def test_cli_evaluates_a_weights_file(tmp_path, capsys):
 
     code, _, err = _run_cli(capsys, "eval", str(tmp_path / "gt"), "--bicubic-only", "--weights", str(weights))
     assert code == UsageError.exit_code and "--bicubic-only" in err
+    code, _, err = _run_cli(capsys, "eval", str(tmp_path / "gt"), "--bicubic-only", "--ensemble", "2")
+    assert code == UsageError.exit_code and "--bicubic-only" in err
+    code, _, err = _run_cli(capsys, "eval", str(tmp_path / "gt"), "--weights", str(weights),
+                            "--protocol", "official", "--ensemble", "2")
+    assert code == UsageError.exit_code and "--ensemble applies to the vsrt protocol" in err
+    # This network is bilinear upsampling, which every flip commutes with: the ensemble of
+    # its versions is the network itself, up to float rounding (a few codes round the other
+    # way; a version left flipped would cost decibels).
+    code, out, err = _run_cli(capsys, "eval", str(tmp_path / "gt"), "--weights", str(weights),
+                              "--device", "cpu", "--precision", "fp32", "--ensemble", "4", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["settings"]["inference_options"]["ensemble"] == 4
+    assert report["clips"][0]["per_frame"]["psnr_y"] == pytest.approx(want_psnr, abs=2e-3)
 
 
 def test_the_official_protocol_is_timed_and_follows_the_precision(tmp_path):

@@ -269,6 +269,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
     assert plan["frames"] == 7 and plan["output_size"] == [160, 96]
     assert plan["window_stride"] == 3 and plan["windows"] == 3  # T=3 -> stride 3: frames 0-2, 3-5, 6
     assert plan["tiles_per_window"] == 3 * 2 and plan["gmac_per_frame"] > 0
+    assert plan["ensemble"] == 1
+    assert not (tmp_path / "o.mp4").exists()
+    code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--dry-run", "--ensemble", "4", "--json")
+    assert code == 0
+    ensemble = json.loads(capsys.readouterr().out)
+    assert ensemble["ensemble"] == 4 and ensemble["flow_gmac_per_frame"] == plan["flow_gmac_per_frame"]
+    model_part = plan["gmac_per_frame"] - plan["flow_gmac_per_frame"]
+    assert ensemble["gmac_per_frame"] == pytest.approx(plan["flow_gmac_per_frame"] + 4 * model_part, abs=0.03)
+    assert run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--ensemble", "3") == 2
     assert not (tmp_path / "o.mp4").exists()
 
 

@@ -36,6 +36,7 @@ class BenchReport:
     threads: int
     tile_batch: int
     window_stride: int
+    ensemble: int
     model_fps: float
     model_lr_pixels_per_s: float
     end_to_end_fps: float
@@ -230,7 +231,7 @@ def run_bench(
         model_seconds = time.perf_counter() - started
     stats = upscaler.stats
     config = model.config
-    computed_macs = stats.tiles * window_macs(config) + stats.flow_pairs * flow_pair_macs(
+    computed_macs = stats.tiles * stats.ensemble * window_macs(config) + stats.flow_pairs * flow_pair_macs(
         max(height, config.tile_size), max(width, config.tile_size)
     )
     cost = frame_cost(
@@ -243,6 +244,7 @@ def run_bench(
         window_macs=window_macs(config),
         flow_pair_macs=flow_pair_macs(max(height, config.tile_size), max(width, config.tile_size)),
         spynet_self_flow=config.self_flow == "spynet",
+        ensemble=stats.ensemble,
     )
     with tempfile.TemporaryDirectory(prefix="vsrt-bench-") as folder:
         source = Path(folder) / "clip.mp4"
@@ -274,6 +276,7 @@ def run_bench(
         threads=torch.get_num_threads(),
         tile_batch=stats.tile_batch,
         window_stride=upscaler.stride,
+        ensemble=stats.ensemble,
         model_fps=_significant(model_fps),
         model_lr_pixels_per_s=round(model_fps * width * height, 1),
         end_to_end_fps=_significant(e2e_fps),

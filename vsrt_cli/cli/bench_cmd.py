@@ -13,6 +13,7 @@ from ..models import PRESETS, VSRTransformer
 from ..weights.loading import load_model
 from . import cli
 from .console import error_console, output_console
+from .options import ensemble_option
 
 
 @cli.command("bench")
@@ -25,6 +26,7 @@ from .console import error_console, output_console
 @click.option("--precision", default="auto", show_default=True)
 @click.option("--window-stride", type=int, default=None)
 @click.option("--tile-batch", type=int, default=None)
+@ensemble_option
 @click.option("--memory-check", is_flag=True, help="Also compare peak RSS for the clip and one twice as long.")
 @click.option("--memory-frames", type=int, default=None,
               help="Frames of the shorter clip in --memory-check (default: --frames); make it longer than the encoder's lookahead.")
@@ -32,7 +34,8 @@ from .console import error_console, output_console
               help="Also run the clip in fp32 on the same device and report how many 8-bit codes the precision changes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def bench_command(
-    model_name, preset, size, frames, device, precision, window_stride, tile_batch, memory_check, memory_frames, precision_check, as_json
+    model_name, preset, size, frames, device, precision, window_stride, tile_batch, ensemble, memory_check, memory_frames,
+    precision_check, as_json,
 ):
     """Measure model-only and end-to-end throughput, efficiency and memory."""
     try:
@@ -47,7 +50,9 @@ def bench_command(
         model, label = VSRTransformer(PRESETS[preset]).eval(), f"{preset} (random weights)"
     else:
         model, label = load_model(model_name), model_name or "default"
-    options = InferenceOptions(window_stride=window_stride, tile_batch=tile_batch, device=device, precision=precision)
+    options = InferenceOptions(
+        window_stride=window_stride, tile_batch=tile_batch, device=device, precision=precision, ensemble=ensemble
+    )
     report = run_bench(model, label, width, height, frames, options).to_dict()
     if memory_check:
         report["memory_growth"] = memory_growth(model, width, height, memory_frames or frames, options)

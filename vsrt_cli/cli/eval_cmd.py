@@ -17,6 +17,7 @@ from ..inference import InferenceOptions
 from ..weights.loading import load_model
 from . import cli
 from .console import error_console
+from .options import ensemble_option
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -69,6 +70,7 @@ def _table(report: Any, rgb: bool) -> Table:
 @click.option("--precision", help="Inference precision (as accepted by `vsrt upscale`).")
 @click.option("--window-stride", type=click.IntRange(min=1), help="Output frames per window (as in `vsrt upscale`).")
 @click.option("--tile-overlap", type=click.IntRange(min=0), help="Tile overlap in LR pixels (as in `vsrt upscale`).")
+@ensemble_option
 @click.option("--protocol", type=click.Choice(["vsrt", "official"]), default="vsrt", show_default=True,
               help="vsrt: the windows and tiles `vsrt upscale` uses; official: the paper's crop protocol.")
 @click.option("--bicubic-only", is_flag=True, help="Skip the model; report the bicubic baseline only.")
@@ -85,6 +87,7 @@ def eval_command(
     precision: str | None,
     window_stride: int | None,
     tile_overlap: int | None,
+    ensemble: int,
     protocol: str,
     bicubic_only: bool,
 ) -> None:
@@ -97,7 +100,9 @@ def eval_command(
 
     if model_name is not None and weights is not None:
         raise UsageError("give either -m/--model or --weights, not both")
-    if bicubic_only and (model_name or weights or device or precision or window_stride or tile_overlap is not None):
+    if bicubic_only and (
+        model_name or weights or device or precision or window_stride or tile_overlap is not None or ensemble > 1
+    ):
         raise UsageError("--bicubic-only cannot be combined with model or inference options")
 
     model = None
@@ -109,6 +114,7 @@ def eval_command(
             tile_overlap=tile_overlap,
             device=device or "auto",
             precision=precision or "auto",
+            ensemble=ensemble,
         )
 
     err = error_console()

@@ -17,6 +17,7 @@ from ..video.deinterlace import DEINTERLACE_MODES
 from ..weights.loading import load_model, resolve_weights
 from . import cli
 from .console import error_console, output_console
+from .options import ensemble_option
 from .reporting import ProgressReporter, print_summary
 
 
@@ -41,6 +42,7 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--window-stride", type=int, default=None, help="Output frames per window (1 = official protocol).")
 @click.option("--tile-overlap", type=int, default=None, help="Overlap of spatial tiles in LR pixels.")
 @click.option("--tile-batch", type=int, default=None, help="Tiles per model call (default: by device).")
+@ensemble_option
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True, help="auto, fp32, bf16 or fp16.")
 @click.option(
@@ -69,6 +71,7 @@ def upscale_command(
     window_stride: int | None,
     tile_overlap: int | None,
     tile_batch: int | None,
+    ensemble: int,
     device: str,
     precision: str,
     deinterlace: str,
@@ -95,6 +98,7 @@ def upscale_command(
         tile_batch=tile_batch,
         device=device,
         precision=precision,
+        ensemble=ensemble,
     )
     encode = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=parse_encoder_options(encoder_options)

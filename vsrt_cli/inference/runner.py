@@ -21,6 +21,7 @@ from ..plan.tiles import Tile, padded_frame_size, plan_tiles, tile_weights
 from ..plan.windows import Window, chunk_window, default_stride, validate_stride
 from .allocator import TRIM_THRESHOLD, release_freed_memory
 from .device import DTYPES, choose_precision, model_call, model_on_device, resolve_device, to_host_hwc
+from .ensemble import ENSEMBLE_SIZES, symmetries, transform_window, undo_output
 from .flows import FlowCache
 
 # Far beyond any real video: stands for "the last frame is not known yet".
@@ -34,6 +35,9 @@ class InferenceOptions:
     tile_batch: int | None = None  # None: chosen from the device
     device: str = "auto"
     precision: str = "auto"
+    # Versions of each window (flipped, transposed, reversed) whose outputs are averaged;
+    # see ensemble.py. 1 runs the window as it is.
+    ensemble: int = 1
 
 
 @dataclass
@@ -45,6 +49,7 @@ class InferenceStats:
     tiles: int = 0
     flow_pairs: int = 0
     tile_batch: int = 0
+    ensemble: int = 1
     oom_retries: int = 0
     device: str = ""
     precision: str = ""
@@ -144,10 +149,14 @@ class WindowedUpscaler:
                 f"tile overlap must be between 0 and {self.config.tile_size // 2 - 1} LR pixels,"
                 f" got {self.overlap}"
             )
+        if options.ensemble not in ENSEMBLE_SIZES:
+            sizes = ", ".join(map(str, ENSEMBLE_SIZES))
+            raise UsageError(f"ensemble size must be one of {sizes}, got {options.ensemble}")
+        self.symmetries = symmetries(options.ensemble)
         self.model = model_on_device(model, self.device)
         self.tile_batch = options.tile_batch or default_tile_batch(self.device, self.config, self.precision)
         self.stats = InferenceStats(
-            tile_batch=self.tile_batch, device=str(self.device), precision=self.precision
+            tile_batch=self.tile_batch, ensemble=options.ensemble, device=str(self.device), precision=self.precision
         )
         self._blend: TileBlend | None = None
 
@@ -165,7 +174,13 @@ class WindowedUpscaler:
 
     def _run_batch(self, lrs: torch.Tensor, flows_fw: torch.Tensor, flows_bw: torch.Tensor) -> torch.Tensor:
         with model_call(self.device, self.precision):
-            return self.model(lrs, flows=(flows_fw, flows_bw)).float()
+            total = None
+            for symmetry in self.symmetries:
+                tiles, forward, backward = (t.contiguous() for t in transform_window(lrs, flows_fw, flows_bw, symmetry))
+                out = undo_output(self.model(tiles, flows=(forward, backward)).float(), symmetry)
+                # The first symmetry is the identity, so ``total`` is the model's own output.
+                total = out if total is None else total.add_(out)
+            return total if len(self.symmetries) == 1 else total.div_(len(self.symmetries))
 
     def _run_tiles(
         self, lrs: torch.Tensor, flows: tuple[torch.Tensor, torch.Tensor], tiles: list[Tile]

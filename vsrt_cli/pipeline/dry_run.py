@@ -35,6 +35,7 @@ def plan_job(job: Job, model: nn.Module, inference: InferenceOptions, deinterlac
         window_macs=window_macs(config),
         flow_pair_macs=flow_pair_macs(*flow_size),
         spynet_self_flow=config.self_flow == "spynet",
+        ensemble=inference.ensemble,
     )
     frames = info.n_frames
     return {
@@ -58,6 +59,7 @@ def plan_job(job: Job, model: nn.Module, inference: InferenceOptions, deinterlac
         "tile_size": config.tile_size,
         "tile_overlap": overlap,
         "tiles_per_window": cost.tiles_per_window,
+        "ensemble": inference.ensemble,
         "lr_pixel_redundancy": round(cost.redundancy, 3),
         "gmac_per_frame": round(cost.total_macs / 1e9, 2),
         "flow_gmac_per_frame": round(cost.flow_macs / 1e9, 2),
@@ -79,7 +81,8 @@ def describe_plan(plan: dict) -> str:
             f"{', deinterlaced first (bwdif)' if plan['deinterlace'] else ''}",
             f"  windows: {plan['windows']} of {plan['window_frames']} frames, stride {plan['window_stride']}",
             f"  tiles: {plan['tiles_per_window']} per window ({plan['tile_size']} px, overlap {plan['tile_overlap']}),"
-            f" {plan['lr_pixel_redundancy']} LR pixels computed per output pixel",
+            f" {plan['lr_pixel_redundancy']} LR pixels computed per output pixel"
+            f"{f', each window run {e} ways (ensemble)' if (e := plan['ensemble']) > 1 else ''}",
             f"  work: {plan['gmac_per_frame']} GMAC per frame (flow {plan['flow_gmac_per_frame']}),"
             f" {plan['total_tmac']} TMAC in total",
         ]

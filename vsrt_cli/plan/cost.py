@@ -30,16 +30,18 @@ def frame_cost(
     window_macs: int,
     flow_pair_macs: int,
     spynet_self_flow: bool,
+    ensemble: int = 1,
 ) -> FrameCost:
     """Cost per output frame in steady state (away from the video's ends).
 
-    Each window of T frames runs every tile once and yields ``stride`` frames; flows are
-    computed once per neighbouring pair in each direction, plus two self-flows per window
-    when the model warps its end frames with SPyNet(x, x).
+    Each window of T frames runs every tile once per ensemble version and yields
+    ``stride`` frames; flows are computed once per neighbouring pair in each direction
+    (whatever the ensemble), plus two self-flows per window when the model warps its end
+    frames with SPyNet(x, x).
     """
     padded_h, padded_w = padded_frame_size(height, width, tile_size)
     tiles = len(plan_tiles(padded_h, padded_w, tile_size, overlap))
-    model_macs = tiles * window_macs / stride
+    model_macs = tiles * window_macs * ensemble / stride
     pairs_per_frame = 2 + (2 / stride if spynet_self_flow else 0)
     redundancy = tiles * num_frames * tile_size * tile_size / (stride * height * width)
     return FrameCost(tiles, model_macs, pairs_per_frame * flow_pair_macs, redundancy)

@@ -297,6 +297,8 @@ def evaluate(
         raise UsageError(f"--crop-border must be >= 0, got {crop_border}")
     if protocol not in PROTOCOLS:
         raise UsageError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if protocol == "official" and getattr(inference_options, "ensemble", 1) > 1:
+        raise UsageError("--ensemble applies to the vsrt protocol; the official one runs each crop once")
     if max_frames is not None and max_frames < 1:
         raise UsageError(f"--max-frames must be >= 1, got {max_frames}")
     gt_clips = discover_clips(gt_dir)
