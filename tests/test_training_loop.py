@@ -144,6 +144,34 @@ def test_a_fine_tune_starts_from_given_weights(photo_dir, tmp_path):
         Trainer(tiny(photo_dir, tmp_path, init_weights=str(tmp_path / "none.pt")), tmp_path / "none", **quiet)
 
 
+def test_a_teacher_adds_its_distance_to_the_loss(photo_dir, tmp_path):
+    from vsrt_cli.errors import UsageError
+    from vsrt_cli.weights.checkpoint import save_checkpoint
+
+    quiet = {"threads": 1, "log": lambda _: None, "note": lambda _: None}
+    first = Trainer(tiny(photo_dir, tmp_path, total_steps=4, bf16="off"), tmp_path / "first", **quiet)
+    first.run()
+    weights = str(save_checkpoint(first.ema.model, tmp_path / "first.safetensors"))
+    runs = {}
+    for name, train in {
+        "plain": {},
+        "self": {"teacher_weights": weights, "teacher_ensemble": 1, "teacher_weight": 2.0},
+        "ensemble": {"teacher_weights": weights, "teacher_ensemble": 4},
+    }.items():
+        runs[name] = Trainer(tiny(photo_dir, tmp_path, init_weights=weights, bf16="off", **train), tmp_path / name, **quiet)
+    data = runs["plain"].load_data()
+    lr, gt = data.batch(seed=5, step=0, batch_size=2)
+    losses = {name: trainer.train_step(lr, gt) for name, trainer in runs.items()}
+    # A teacher that is the student itself, run once, outputs what the student does: the
+    # Charbonnier distance is then eps, added with its weight.
+    assert losses["self"] == pytest.approx(losses["plain"] + 2.0 * 1e-3, rel=1e-4)
+    # Its ensemble differs from the student's single pass, and that difference is taught.
+    assert losses["ensemble"] > losses["plain"] + 2e-3
+    assert all(not p.requires_grad for p in runs["ensemble"].teacher.parameters())
+    with pytest.raises(UsageError, match="teacher_ensemble"):
+        tiny(photo_dir, tmp_path, teacher_ensemble=3).train.check()
+
+
 def test_a_deeper_run_starts_computing_what_the_shallower_one_did(photo_dir, tmp_path):
     from vsrt_cli.weights.checkpoint import save_checkpoint
 

@@ -86,3 +86,16 @@ def undo_output(out: torch.Tensor, symmetry: Symmetry) -> torch.Tensor:
     if symmetry.hflip:
         out = out.flip(-1)
     return out
+
+
+def ensemble_forward(
+    model, lrs: torch.Tensor, flows_forward: torch.Tensor, flows_backward: torch.Tensor, versions: list[Symmetry]
+) -> torch.Tensor:
+    """The mean float32 output of ``model`` over ``versions`` of the window (the first
+    must be the identity). Runs under the caller's grad and autocast settings."""
+    total = None
+    for symmetry in versions:
+        tiles, forward, backward = (t.contiguous() for t in transform_window(lrs, flows_forward, flows_backward, symmetry))
+        out = undo_output(model(tiles, flows=(forward, backward)).float(), symmetry)
+        total = out if total is None else total.add_(out)
+    return total if len(versions) == 1 else total.div_(len(versions))

@@ -21,7 +21,7 @@ from ..plan.tiles import Tile, padded_frame_size, plan_tiles, tile_weights
 from ..plan.windows import Window, chunk_window, default_stride, validate_stride
 from .allocator import TRIM_THRESHOLD, release_freed_memory
 from .device import DTYPES, choose_precision, model_call, model_on_device, resolve_device, to_host_hwc
-from .ensemble import ENSEMBLE_SIZES, symmetries, transform_window, undo_output
+from .ensemble import ENSEMBLE_SIZES, ensemble_forward, symmetries
 from .flows import FlowCache
 
 # Far beyond any real video: stands for "the last frame is not known yet".
@@ -174,13 +174,7 @@ class WindowedUpscaler:
 
     def _run_batch(self, lrs: torch.Tensor, flows_fw: torch.Tensor, flows_bw: torch.Tensor) -> torch.Tensor:
         with model_call(self.device, self.precision):
-            total = None
-            for symmetry in self.symmetries:
-                tiles, forward, backward = (t.contiguous() for t in transform_window(lrs, flows_fw, flows_bw, symmetry))
-                out = undo_output(self.model(tiles, flows=(forward, backward)).float(), symmetry)
-                # The first symmetry is the identity, so ``total`` is the model's own output.
-                total = out if total is None else total.add_(out)
-            return total if len(self.symmetries) == 1 else total.div_(len(self.symmetries))
+            return ensemble_forward(self.model, lrs, flows_fw, flows_bw, self.symmetries)
 
     def _run_tiles(
         self, lrs: torch.Tensor, flows: tuple[torch.Tensor, torch.Tensor], tiles: list[Tile]

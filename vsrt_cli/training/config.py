@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..inference.ensemble import ENSEMBLE_SIZES
 from ..models.vsrt import VSRTConfig
 from .degradation import GT_CONTEXT
 
@@ -122,6 +123,13 @@ class TrainConfig:
     # The run's model may have more residual blocks per stack than those weights: the
     # added blocks start as identities, so the network starts computing what they did.
     init_weights: str | None = None
+    # Distillation: a frozen teacher network (a .safetensors file or a run's last.pt, same
+    # architecture) runs each batch as a self-ensemble of teacher_ensemble versions, and
+    # the loss adds teacher_weight times the Charbonnier distance to its output: the
+    # ensemble's gain, taught to a network that runs once.
+    teacher_weights: str | None = None
+    teacher_ensemble: int = 4
+    teacher_weight: float = 1.0
     seed: int = 0
     # "auto": bf16 autocast only on CPUs with native bf16 (AVX512-BF16/AMX); elsewhere bf16
     # is emulated and slower than fp32.
@@ -140,6 +148,10 @@ class TrainConfig:
             raise UsageError("train.ema_decay must be in [0, 1)")
         if self.bf16 not in ("auto", "on", "off"):
             raise UsageError("train.bf16 must be auto, on or off")
+        if self.teacher_ensemble not in ENSEMBLE_SIZES:
+            raise UsageError(f"train.teacher_ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}")
+        if self.teacher_weight < 0:
+            raise UsageError("train.teacher_weight must be >= 0")
         if self.log_every < 1 or self.checkpoint_minutes <= 0:
             raise UsageError("train.log_every must be >= 1 and train.checkpoint_minutes > 0")
 

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from ..errors import CheckpointError, InputError, UsageError
+from ..inference.ensemble import ensemble_forward, symmetries
 from ..models.spynet import load_basicsr_spynet
 from ..models.vsrt import VSRTConfig, VSRTransformer
 from ..weights.checkpoint import describe_config, load_checkpoint, save_checkpoint
@@ -207,6 +208,12 @@ class Trainer:
         if not tc.train_flow:
             for p in self.model.spynet.parameters():
                 p.requires_grad_(False)
+        self.teacher: VSRTransformer | None = None
+        if tc.teacher_weights:
+            self.teacher = VSRTransformer(config.model)
+            load_initial_weights(self.teacher, Path(tc.teacher_weights))
+            self.teacher.requires_grad_(False)
+            self.teacher.eval().to(memory_format=torch.channels_last)
         # Channels-last, as for inference: oneDNN's convs take NHWC without reordering, and a
         # vsrt-small step (batch 4) took 0.61-0.65 s instead of 0.90-1.17 in bf16 and 1.6
         # instead of 2.7 in fp32 (2-core AMX Xeon). The EMA copy and Adam's moments follow.
@@ -346,6 +353,13 @@ class Trainer:
         with autocast:
             output = self.model(lr_frames, flows=flows)
         loss = charbonnier(output, gt_frames, tc.charbonnier_eps)
+        if self.teacher is not None:
+            if flows is None:
+                with torch.no_grad(), autocast:
+                    flows = tuple(flow.float() for flow in self.teacher.compute_flows(lr_frames))
+            with torch.no_grad(), autocast:
+                taught = ensemble_forward(self.teacher, lr_frames, *flows, symmetries(tc.teacher_ensemble))
+            loss = loss + tc.teacher_weight * charbonnier(output, taught, tc.charbonnier_eps)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if tc.grad_clip:
