@@ -21,7 +21,7 @@ from ..plan.tiles import Tile, padded_frame_size, plan_tiles, tile_weights
 from ..plan.windows import Window, chunk_window, default_stride, validate_stride
 from .allocator import TRIM_THRESHOLD, release_freed_memory
 from .device import DTYPES, choose_precision, model_call, model_on_device, resolve_device, to_host_hwc
-from .ensemble import ENSEMBLE_SIZES, ensemble_forward, symmetries
+from .ensemble import ensemble_forward, symmetries
 from .flows import FlowCache
 
 # Far beyond any real video: stands for "the last frame is not known yet".
@@ -149,10 +149,10 @@ class WindowedUpscaler:
                 f"tile overlap must be between 0 and {self.config.tile_size // 2 - 1} LR pixels,"
                 f" got {self.overlap}"
             )
-        if options.ensemble not in ENSEMBLE_SIZES:
-            sizes = ", ".join(map(str, ENSEMBLE_SIZES))
-            raise UsageError(f"ensemble size must be one of {sizes}, got {options.ensemble}")
-        self.symmetries = symmetries(options.ensemble)
+        try:
+            self.symmetries = symmetries(options.ensemble)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
         self.model = model_on_device(model, self.device)
         self.tile_batch = options.tile_batch or default_tile_batch(self.device, self.config, self.precision)
         self.stats = InferenceStats(
