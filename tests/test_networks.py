@@ -88,6 +88,26 @@ def test_spynet_of_identical_frames_is_small_and_shaped_like_the_input():
     assert torch.isfinite(flow).all()
 
 
+def test_spynet_with_fewer_levels_equals_a_finest_level_that_adds_nothing():
+    # With the finest level's last conv zeroed, six levels compute exactly the fifth
+    # level's flow upsampled: what ``levels = 5`` must return without running it.
+    torch.manual_seed(0)
+    spynet = SPyNet().eval()
+    ref, supp = torch.rand(2, 3, 64, 96), torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        for param in spynet.basic_module[-1].basic_module[-1].parameters():
+            param.zero_()
+        full = spynet(ref, supp)
+        spynet.levels = 5
+        calls = []
+        spynet.basic_module[-1].register_forward_hook(lambda *args: calls.append(1))
+        coarse = spynet(ref, supp)
+    assert calls == []
+    assert coarse.shape == full.shape
+    torch.testing.assert_close(coarse, full, rtol=1e-5, atol=1e-5)
+    assert coarse.abs().max() > 1e-3  # random weights: a flow that is not trivially zero
+
+
 def test_basicsr_spynet_keys_map_onto_the_mmediting_layout():
     reference = SPyNet().state_dict()
     basicsr = {}

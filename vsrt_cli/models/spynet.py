@@ -98,6 +98,9 @@ class SPyNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.basic_module = nn.ModuleList([SPyNetLevel() for _ in range(PYRAMID_LEVELS)])
+        # Fewer levels stop before the finest ones and upsample the coarser flow: an
+        # experiment in cheaper flows (benchmarks/flow_levels.py); not part of any config.
+        self.levels = PYRAMID_LEVELS
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
@@ -112,7 +115,7 @@ class SPyNet(nn.Module):
         supp_levels = self._pyramid(supp)
         batch, _, height, width = ref.shape
         flow = ref.new_zeros(batch, 2, height // SIZE_MULTIPLE, width // SIZE_MULTIPLE)
-        for level, module in enumerate(self.basic_module):
+        for level, module in enumerate(self.basic_module[: self.levels]):
             if level == 0:
                 flow_up = flow
             else:
@@ -123,6 +126,10 @@ class SPyNet(nn.Module):
                 supp_levels[level], flow_up.permute(0, 2, 3, 1), padding_mode="border"
             )
             flow = flow_up + module(torch.cat([ref_levels[level], warped, flow_up], dim=1))
+        # The flow is in pixels of its own level: scale the values with the grid.
+        factor = 2 ** (PYRAMID_LEVELS - self.levels)
+        if factor > 1:
+            flow = factor * F.interpolate(flow, scale_factor=factor, mode="bilinear", align_corners=True)
         return flow
 
     def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
