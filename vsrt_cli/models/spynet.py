@@ -115,7 +115,7 @@ class SPyNet(nn.Module):
         supp_levels = self._pyramid(supp)
         batch, _, height, width = ref.shape
         flow = ref.new_zeros(batch, 2, height // SIZE_MULTIPLE, width // SIZE_MULTIPLE)
-        for level, module in enumerate(self.basic_module[: self.levels]):
+        for level, module in zip(range(self.levels), self.basic_module):
             if level == 0:
                 flow_up = flow
             else:
