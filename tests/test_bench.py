@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from tiny_models import tiny_model
 from vsrt_cli.bench import parse_size, precision_agreement
@@ -11,14 +12,23 @@ from vsrt_cli.cli import main
 from vsrt_cli.weights.checkpoint import save_checkpoint
 
 
-def test_bench_json_reports_consistent_figures(tmp_path, capsys):
+@pytest.fixture
+def restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_bench_json_reports_consistent_figures(tmp_path, capsys, restore_torch_threads):
     weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+    # One thread: with more, OpenMP workers spin while they wait for a core, and on a busy
+    # machine that spin, not the work, decides which phase used more CPU.
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "-m", str(weights), "--size", "40x24", "--frames", "4", "--device", "cpu", "--json",
-              "--memory-check", "--precision-check"])
+              "--memory-check", "--precision-check", "--threads", "1"])
     assert exit_info.value.code == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["size"] == [40, 24] and report["frames"] == 4
+    assert report["size"] == [40, 24] and report["frames"] == 4 and report["threads"] == 1
     assert report["model_fps"] > 0 and report["end_to_end_fps"] > 0
     assert report["end_to_end_ratio"] == pytest.approx(report["end_to_end_fps"] / report["model_fps"], rel=0.01, abs=1e-3)
     e2e_seconds = report["frames"] / report["end_to_end_fps"]

@@ -217,11 +217,11 @@ def run_bench(
     peak_before = measure_peak_gmacs(device, upscaler.precision)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    # One-time kernel selection is not timed: a single tile on a CPU; on CUDA, where cuDNN
-    # autotunes each new batch shape (a few hundred ms each), the first window's frames.
-    size = model.config.tile_size
-    warm_up = clip[: model.config.num_frames] if device.type == "cuda" else [clip[0][:size, :size]]
-    list(WindowedUpscaler(model, options).upscale(warm_up))
+    # One-time set-up is not timed: the first window's frames meet every shape the timed runs
+    # will (each tile batch, the whole-frame flow), so cuDNN autotuning on CUDA and oneDNN's
+    # per-shape primitive creation on a CPU happen here. A single warm-up tile, as before,
+    # left those costs in the model phase and could make it use more CPU than end-to-end.
+    list(WindowedUpscaler(model, options).upscale(clip[: model.config.num_frames]))
     with PeakMemory() as model_memory, ProcessCPUTime() as model_cpu:
         _sync(device)
         started = time.perf_counter()

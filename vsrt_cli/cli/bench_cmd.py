@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+import torch
 
 from ..bench import memory_growth, parse_size, precision_agreement, run_bench
 from ..errors import UsageError
@@ -32,10 +33,12 @@ from .options import ensemble_option
               help="Frames of the shorter clip in --memory-check (default: --frames); make it longer than the encoder's lookahead.")
 @click.option("--precision-check", is_flag=True,
               help="Also run the clip in fp32 on the same device and report how many 8-bit codes the precision changes.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (default: all cores); on a busy machine 1 gives steadier figures.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def bench_command(
     model_name, preset, size, frames, device, precision, window_stride, tile_batch, ensemble, memory_check, memory_frames,
-    precision_check, as_json,
+    precision_check, threads, as_json,
 ):
     """Measure model-only and end-to-end throughput, efficiency and memory."""
     try:
@@ -50,6 +53,8 @@ def bench_command(
         model, label = VSRTransformer(PRESETS[preset]).eval(), f"{preset} (random weights)"
     else:
         model, label = load_model(model_name), model_name or "default"
+    if threads:
+        torch.set_num_threads(threads)
     options = InferenceOptions(
         window_stride=window_stride, tile_batch=tile_batch, device=device, precision=precision, ensemble=ensemble
     )
