@@ -337,6 +337,16 @@ def stream_kinds(path) -> list[str]:
         return [stream.type for stream in container.streams]
 
 
+def interlaced_picture(index: int, width: int, height: int, fields_differ: bool = True) -> np.ndarray:
+    """A bar moving right; when ``fields_differ`` the odd rows (the later field) are half a
+    frame ahead, so the woven frame shows a comb."""
+    rgb = np.full((height, width, 3), 60, np.uint8)
+    rgb[0::2, 8 + 2 * index : 24 + 2 * index] = 220  # top field
+    shift = 4 if fields_differ else 0
+    rgb[1::2, 8 + shift + 2 * index : 24 + shift + 2 * index] = 220  # bottom field
+    return rgb
+
+
 def make_interlaced_video(path, width: int = 64, height: int = 48, frames: int = 8) -> Path:
     """An MPEG-2 file coded as interlaced whose two fields differ (the odd rows move), as
     a DV or DVD source would: decoded frames are flagged interlaced and show a comb."""
@@ -346,13 +356,44 @@ def make_interlaced_video(path, width: int = 64, height: int = 48, frames: int =
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.codec_context.options = {"flags": "+ildct+ilme", "b": "4M"}
         for i in range(frames):
-            rgb = np.full((height, width, 3), 60, np.uint8)
-            rgb[0::2, 8 + 2 * i : 24 + 2 * i] = 220  # top field
-            rgb[1::2, 12 + 2 * i : 28 + 2 * i] = 220  # bottom field, half a frame later
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame = av.VideoFrame.from_ndarray(interlaced_picture(i, width, height), format="rgb24")
             frame.pts = i
             for packet in video.encode(frame):
                 out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)
     return path
+
+
+def make_progressive_then_interlaced_video(
+    path, progressive: int = 4, interlaced: int = 6, width: int = 64, height: int = 48
+) -> Path:
+    """An MKV whose MPEG-2 stream is coded progressive, then interlaced from frame
+    ``progressive`` on (a capture with a progressive intro): two encoders' packets in one
+    stream, so only the decoder's per-frame flags tell the parts apart."""
+    path = Path(path)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("mpeg2video", rate=25)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        start = 0
+        for count, coded_interlaced in ((progressive, False), (interlaced, True)):
+            encoder = av.CodecContext.create("mpeg2video", "w")
+            encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+            encoder.time_base, encoder.framerate = Fraction(1, 25), Fraction(25)
+            encoder.options = {"flags": "+ildct+ilme", "b": "4M"} if coded_interlaced else {"b": "4M"}
+            pictures = (interlaced_picture(i, width, height, coded_interlaced) for i in range(start, start + count))
+            for index, rgb in enumerate(pictures):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                frame.pts, frame.time_base = index, Fraction(1, 25)
+                _mux_shifted(out, video, encoder.encode(frame), start)
+            _mux_shifted(out, video, encoder.encode(None), start)
+            start += count
+    return path
+
+
+def _mux_shifted(out, video, packets, offset: int) -> None:
+    for packet in packets:
+        packet.pts += offset
+        packet.dts += offset
+        packet.stream, packet.time_base = video, Fraction(1, 25)
+        out.mux(packet)

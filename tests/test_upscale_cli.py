@@ -291,11 +291,11 @@ def test_interlaced_source_is_deinterlaced_and_said_so(tmp_path, weights, capsys
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert result["frames"] == 4
-    assert any("deinterlaced with bwdif" in note for note in result["notes"])
+    assert "deinterlaced with bwdif before upscaling (every frame is flagged interlaced)" in result["notes"]
     code = run_cli("upscale", source, "-o", tmp_path / "raw.mp4", "--weights", weights, "--deinterlace", "off", "--json")
     assert code == 0
     notes = json.loads(capsys.readouterr().out)["notes"]
-    assert any("interlaced and was upscaled without deinterlacing" in note for note in notes)
+    assert "every frame is flagged interlaced but was upscaled without deinterlacing" in notes
 
 
 def test_python_module_entry_point(tmp_path):

@@ -50,7 +50,7 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
     type=click.Choice(DEINTERLACE_MODES),
     default="auto",
     show_default=True,
-    help="Deinterlace with bwdif: auto = when the source is flagged interlaced.",
+    help="Deinterlace with bwdif: auto = the frames the decoder flags as interlaced.",
 )
 @click.option("--codec", default=None, help="Video encoder (default libx264; VP9 for WebM).")
 @click.option("--crf", type=float, default=18, show_default=True, help="Constant rate factor (quality).")

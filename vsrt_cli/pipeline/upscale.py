@@ -16,6 +16,7 @@ from ..inference.allocator import release_freed_memory
 from ..inference.device import to_host_hwc
 from ..models.vsrt import SCALE
 from ..video import EncodeOptions, VideoReader, VideoWriter
+from ..video.deinterlace import deinterlace_notes
 from .outputs import atomic_output, check_target
 from .threads import BackgroundSink, Prefetcher
 
@@ -84,8 +85,8 @@ def upscale_video(
     temporary name and renamed at the end; on any error or interrupt the partial file is
     removed. Audio, subtitles and metadata are carried over by the encoder (see its notes).
     ``model`` is a loaded network, a registered model name, a ``.safetensors`` path, or
-    None for the bundled default. ``deinterlace``: ``auto`` runs bwdif when the source is
-    flagged interlaced, ``on`` on every frame, ``off`` never.
+    None for the bundled default. ``deinterlace``: ``auto`` runs bwdif on the frames the
+    decoder flags as interlaced, wherever they start; ``on`` on every frame; ``off`` never.
     """
     source, target = Path(source), Path(target)
     if not isinstance(model, nn.Module):
@@ -150,11 +151,7 @@ def upscale_video(
         except PermissionError as error:
             raise OutputError(f"{target}: cannot write ({error.strerror})") from None
         notes = list(writer.notes)
-        if reader.deinterlacing:
-            why = " (the source is interlaced)" if info.interlaced else ""
-            notes.append(f"deinterlaced with bwdif before upscaling{why}")
-        elif info.interlaced:
-            notes.append("the source is interlaced and was upscaled without deinterlacing")
+        notes += deinterlace_notes(reader.deinterlace, reader.interlaced_frames, reader.frames_read)
         if reader.decode_errors:
             notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")
         if reader.corrupt_frames:

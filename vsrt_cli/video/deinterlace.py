@@ -20,9 +20,27 @@ DEINTERLACE_MODES = ("auto", "on", "off")
 
 
 def wants_deinterlace(mode: str, source_interlaced: bool) -> bool:
+    """What a plan can say before decoding: ``source_interlaced`` is the first frame's flag."""
     if mode not in DEINTERLACE_MODES:
         raise ValueError(f"deinterlace mode must be one of {', '.join(DEINTERLACE_MODES)}, got {mode!r}")
     return mode == "on" or (mode == "auto" and source_interlaced)
+
+
+def deinterlace_notes(mode: str, interlaced_frames: int, frames: int) -> list[str]:
+    """What a finished run tells the user about interlacing, from the decoder's per-frame flags."""
+    if interlaced_frames == frames:
+        flagged, singular = "every frame is", True
+    else:
+        singular = interlaced_frames == 1
+        flagged = f"{interlaced_frames} of {frames} frames {'is' if singular else 'are'}"
+    if mode == "on":
+        why = f" ({flagged} flagged interlaced)" if interlaced_frames else ""
+        return [f"deinterlaced every frame with bwdif before upscaling{why}"]
+    if not interlaced_frames:
+        return []
+    if mode == "auto":
+        return [f"deinterlaced with bwdif before upscaling ({flagged} flagged interlaced)"]
+    return [f"{flagged} flagged interlaced but {'was' if singular else 'were'} upscaled without deinterlacing"]
 
 
 class Deinterlacer:

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ._open import av_reason, open_input
 from .colour import resolve_colour
 from .convert import frame_to_rgb
-from .deinterlace import Deinterlacer, wants_deinterlace
+from .deinterlace import DEINTERLACE_MODES, Deinterlacer
 from .probe import VideoInfo, probe
 
 
@@ -34,17 +34,21 @@ class VideoReader:
     damaged file still yields everything before (and after) the damage; only a file
     where no frame decodes at all raises InputError.
 
-    ``deinterlace`` is ``auto`` (when the source is flagged interlaced), ``on`` or ``off``;
-    ``deinterlacing`` says what was decided.
+    ``deinterlace``: ``on`` runs bwdif on every frame, ``off`` on none, and ``auto`` on the
+    frames the decoder flags as interlaced, from the first such frame on, wherever it comes:
+    a capture may turn interlaced after a progressive intro. ``interlaced_frames`` counts
+    the flagged frames and ``deinterlaced`` says whether bwdif ran.
     """
 
     def __init__(self, path, threads: int = 0, deinterlace: str = "off"):
+        if deinterlace not in DEINTERLACE_MODES:
+            raise ValueError(f"deinterlace mode must be one of {', '.join(DEINTERLACE_MODES)}, got {deinterlace!r}")
         self.path = Path(path)
         self.info: VideoInfo = probe(self.path)
-        self.deinterlacing = wants_deinterlace(deinterlace, self.info.interlaced)
-        self._every_frame = deinterlace == "on"
+        self.deinterlace = deinterlace
         self.decode_errors = 0
         self.corrupt_frames = 0
+        self.interlaced_frames = 0
         self.frames_read = 0
         self._threads = threads
         self._container = None
@@ -62,18 +66,24 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[Frame]:
         self.close()
-        self.decode_errors = self.corrupt_frames = self.frames_read = 0
+        self.decode_errors = self.corrupt_frames = self.interlaced_frames = self.frames_read = 0
         # Local to this generator: an abandoned earlier iterator, finalised late,
         # must not close the container a newer one is reading.
         container = self._container = open_input(self.path)
         stream = container.streams[self.info.video_index]
         stream.thread_type = "AUTO"
         stream.thread_count = self._threads
-        deinterlacer = Deinterlacer(self._every_frame) if self.deinterlacing else None
+        deinterlacer = Deinterlacer(every_frame=True) if self.deinterlace == "on" else None
         try:
             for decoded in self._decoded(container, stream):
                 if decoded.is_corrupt:
                     self.corrupt_frames += 1
+                if decoded.interlaced_frame:
+                    self.interlaced_frames += 1
+                    if deinterlacer is None and self.deinterlace == "auto":
+                        # Frames before this one went out as they were; bwdif keeps their
+                        # order by holding back only frames from here on.
+                        deinterlacer = Deinterlacer(every_frame=False)
                 if deinterlacer is None:
                     yield self._to_frame(decoded, stream)
                     continue
@@ -88,6 +98,11 @@ class VideoReader:
                 self._container = None
         if self.frames_read == 0:
             raise InputError(f"no frame could be decoded from {self.path} (file damaged or truncated)")
+
+    @property
+    def deinterlaced(self) -> bool:
+        """Whether the last iteration ran frames through bwdif."""
+        return self.deinterlace == "on" or (self.deinterlace == "auto" and self.interlaced_frames > 0)
 
     def _decoded(self, container, stream):
         """av.VideoFrame objects; decode and demux errors end up in ``decode_errors``."""
