@@ -19,11 +19,15 @@ from ._open import av_reason
 DEINTERLACE_MODES = ("auto", "on", "off")
 
 
-def wants_deinterlace(mode: str, source_interlaced: bool) -> bool:
-    """What a plan can say before decoding: ``source_interlaced`` is the first frame's flag."""
+def check_deinterlace_mode(mode: str) -> str:
     if mode not in DEINTERLACE_MODES:
         raise ValueError(f"deinterlace mode must be one of {', '.join(DEINTERLACE_MODES)}, got {mode!r}")
-    return mode == "on" or (mode == "auto" and source_interlaced)
+    return mode
+
+
+def wants_deinterlace(mode: str, source_interlaced: bool) -> bool:
+    """What a plan can say before decoding: ``source_interlaced`` is the first frame's flag."""
+    return check_deinterlace_mode(mode) == "on" or (mode == "auto" and source_interlaced)
 
 
 def deinterlace_notes(mode: str, interlaced_frames: int, frames: int) -> list[str]:

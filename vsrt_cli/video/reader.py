@@ -14,7 +14,7 @@ from ..errors import InputError
 from ._open import av_reason, open_input
 from .colour import resolve_colour
 from .convert import frame_to_rgb
-from .deinterlace import DEINTERLACE_MODES, Deinterlacer
+from .deinterlace import Deinterlacer, check_deinterlace_mode
 from .probe import VideoInfo, probe
 
 
@@ -41,11 +41,9 @@ class VideoReader:
     """
 
     def __init__(self, path, threads: int = 0, deinterlace: str = "off"):
-        if deinterlace not in DEINTERLACE_MODES:
-            raise ValueError(f"deinterlace mode must be one of {', '.join(DEINTERLACE_MODES)}, got {deinterlace!r}")
+        self.deinterlace = check_deinterlace_mode(deinterlace)
         self.path = Path(path)
         self.info: VideoInfo = probe(self.path)
-        self.deinterlace = deinterlace
         self.decode_errors = 0
         self.corrupt_frames = 0
         self.interlaced_frames = 0
