@@ -397,3 +397,19 @@ def _mux_shifted(out, video, packets, offset: int) -> None:
         packet.dts += offset
         packet.stream, packet.time_base = video, Fraction(1, 25)
         out.mux(packet)
+
+
+def remux_later(source, target, seconds: Fraction) -> Path:
+    """``source`` with every timestamp ``seconds`` later, packets untouched otherwise."""
+    target = Path(target)
+    with av.open(str(source)) as src, av.open(str(target), "w", format=src.format.name) as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.dts is None:
+                continue
+            offset = round(seconds / packet.time_base)
+            packet.pts += offset
+            packet.dts += offset
+            packet.stream = streams[packet.stream_index]
+            out.mux(packet)
+    return target

@@ -17,6 +17,7 @@ from ..inference.device import to_host_hwc
 from ..models.vsrt import SCALE
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.deinterlace import deinterlace_notes
+from ..video.splice import splice_note
 from .outputs import atomic_output, check_target
 from .threads import BackgroundSink, Prefetcher
 
@@ -151,6 +152,8 @@ def upscale_video(
         except PermissionError as error:
             raise OutputError(f"{target}: cannot write ({error.strerror})") from None
         notes = list(writer.notes)
+        if splice_note(info.splices):
+            notes.append(splice_note(info.splices))
         notes += deinterlace_notes(reader.deinterlace, reader.interlaced_frames, reader.frames_read)
         if reader.decode_errors:
             notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")

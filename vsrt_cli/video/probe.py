@@ -14,6 +14,7 @@ from ._open import av_reason, open_input
 from .colour import ColourTags, resolve_colour
 from .convert import bit_depth_of
 from .hdr import HDR10Metadata, hdr10_from_frame
+from .splice import SplicePlan, scan_splices
 
 # Decoding the first frame is how FFmpeg exposes rotation and the real colour tags;
 # give up after this many packets so a damaged file cannot make probing slow.
@@ -52,6 +53,8 @@ class VideoInfo:
     video_index: int = 0
     format_name: str = ""
     start_pts: int | None = None
+    # Where the timestamps restart (joined MPEG-TS pieces) and how each piece moves.
+    splices: SplicePlan = field(default_factory=SplicePlan, hash=False, compare=False)
     metadata: dict = field(default_factory=dict, hash=False, compare=False)
     video_metadata: dict = field(default_factory=dict, hash=False, compare=False)
 
@@ -92,6 +95,11 @@ def _inspect(container, path: Path) -> VideoInfo:
     if not width or not height:
         raise InputError(f"video stream of {path} has no usable picture size")
     duration_s = stream_duration(container, stream)
+    splices = scan_splices(path)
+    if splices:
+        # The container's figure spans first to last timestamp, which a restart makes
+        # shorter than the file plays.
+        duration_s = float(splices.span)
     rate = stream.average_rate or stream.guessed_rate
     return VideoInfo(
         path=path,
@@ -116,6 +124,7 @@ def _inspect(container, path: Path) -> VideoInfo:
         video_index=stream.index,
         format_name=container.format.name,
         start_pts=stream.start_time,
+        splices=splices,
         metadata=dict(container.metadata),
         video_metadata=dict(stream.metadata),
     )

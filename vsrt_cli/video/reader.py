@@ -16,6 +16,7 @@ from .colour import resolve_colour
 from .convert import frame_to_rgb
 from .deinterlace import Deinterlacer, check_deinterlace_mode
 from .probe import VideoInfo, probe
+from .splice import PacketShifter
 
 
 @dataclass(frozen=True, eq=False)
@@ -104,8 +105,11 @@ class VideoReader:
 
     def _decoded(self, container, stream):
         """av.VideoFrame objects; decode and demux errors end up in ``decode_errors``."""
+        # Shifted before decoding, so that frames and bwdif see one increasing clock.
+        shifter = PacketShifter(self.info.splices)
         try:
             for packet in container.demux(stream):
+                shifter.shift(packet)
                 yield from self._decode_packet(stream, packet)
         except (av.FFmpegError, OSError):
             # The demuxer itself gave up (e.g. the file is cut short): keep what we have.

@@ -9,6 +9,7 @@ long the file is, and packets are copied untouched (no decode) wherever possible
 
 from __future__ import annotations
 
+import errno
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +26,7 @@ from .containers import (
     supports_chapters,
 )
 from .probe import StreamInfo
+from .splice import PacketShifter, SplicePlan
 
 _AUDIO_TARGETS = ("aac", "libopus")
 _SUBTITLE_TARGETS = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
@@ -255,16 +257,22 @@ class _SubtitleTranscode:
 
 
 class PassThrough:
-    """Carries out a stream plan from a second demuxer of the source file."""
+    """Carries out a stream plan from a second demuxer of the source file.
 
-    def __init__(self, source_path, output, decisions, notes: list[str]):
+    ``splices`` is the source's plan for restarting timestamps (see :mod:`.splice`); its
+    packets are shifted by it exactly as the video reader shifts the video's.
+    """
+
+    def __init__(self, source_path, output, decisions, notes: list[str], splices: SplicePlan = SplicePlan()):
         self._output = output
+        self._shifter = PacketShifter(splices)
         self._notes = notes
         self._input = open_input(source_path)
         self._routes: dict[int, object] = {}
         self._pending = None
         self._packets = None
         self._failed_packets = 0
+        self._backward_packets = 0
         try:
             self._setup(decisions)
         except Exception:
@@ -342,6 +350,10 @@ class PassThrough:
             self._notes.append(
                 f"{self._failed_packets} damaged packet(s) of the audio/subtitle streams were skipped"
             )
+        if self._backward_packets:
+            self._notes.append(
+                f"{self._backward_packets} audio/subtitle packet(s) whose timestamps went backwards were skipped"
+            )
 
     def close(self) -> None:
         if self._input is not None:
@@ -362,6 +374,7 @@ class PassThrough:
                 self._packets = None
                 return None
             if packet.size:
+                self._shifter.shift(packet)
                 self._pending = packet
         return self._pending
 
@@ -374,4 +387,9 @@ class PassThrough:
         except av.error.InvalidDataError:
             self._failed_packets += 1
         except (av.FFmpegError, OSError) as err:
+            if getattr(err, "errno", None) == errno.EINVAL:
+                # What muxers answer to a timestamp earlier than the stream's last: a slip
+                # too small to be a join (see splice.py) costs that packet, not the file.
+                self._backward_packets += 1
+                return
             raise OutputError(f"cannot write {route.stream.type} stream: {av_reason(err)}") from err

@@ -191,7 +191,9 @@ class VideoWriter:
             self._out.metadata.update(clean_metadata(self.source.metadata))
             if self._copy_streams:
                 decisions = plan_stream_copy(self.path, self.source.streams, self.source.video_index)
-                self._extra = PassThrough(self.source.path, self._out, decisions, self.notes)
+                self._extra = PassThrough(
+                    self.source.path, self._out, decisions, self.notes, self.source.splices
+                )
         self._open_encoder()
         try:
             self._out.start_encoding()
