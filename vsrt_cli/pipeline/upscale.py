@@ -17,6 +17,7 @@ from ..inference.device import to_host_hwc
 from ..models.vsrt import SCALE
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.deinterlace import deinterlace_notes
+from ..video.fit import refit_note
 from ..video.splice import splice_note
 from .outputs import atomic_output, check_target
 from .threads import BackgroundSink, Prefetcher
@@ -155,6 +156,10 @@ def upscale_video(
         if splice_note(info.splices):
             notes.append(splice_note(info.splices))
         notes += deinterlace_notes(reader.deinterlace, reader.interlaced_frames, reader.frames_read)
+        if reader.refitted_frames:
+            notes.append(refit_note(
+                reader.refitted_frames, reader.refitted_sizes, (info.width, info.height), reader.refit_bordered
+            ))
         if reader.decode_errors:
             notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")
         if reader.corrupt_frames:

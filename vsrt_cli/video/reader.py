@@ -15,6 +15,7 @@ from ._open import av_reason, open_input
 from .colour import resolve_colour
 from .convert import frame_to_rgb
 from .deinterlace import Deinterlacer, check_deinterlace_mode
+from .fit import Placement, fit_picture, fit_placement
 from .probe import VideoInfo, probe
 from .splice import PacketShifter
 
@@ -39,6 +40,10 @@ class VideoReader:
     frames the decoder flags as interlaced, from the first such frame on, wherever it comes:
     a capture may turn interlaced after a progressive intro. ``interlaced_frames`` counts
     the flagged frames and ``deinterlaced`` says whether bwdif ran.
+
+    Every frame comes out at the size of the first (``info``'s): pictures of another size
+    are fitted to it (see fit.py), counted in ``refitted_frames``, their sizes listed in
+    ``refitted_sizes`` and ``refit_bordered`` set when one needed borders to keep its shape.
     """
 
     def __init__(self, path, threads: int = 0, deinterlace: str = "off"):
@@ -49,6 +54,7 @@ class VideoReader:
         self.corrupt_frames = 0
         self.interlaced_frames = 0
         self.frames_read = 0
+        self._reset_refit()
         self._threads = threads
         self._container = None
 
@@ -66,6 +72,7 @@ class VideoReader:
     def __iter__(self) -> Iterator[Frame]:
         self.close()
         self.decode_errors = self.corrupt_frames = self.interlaced_frames = self.frames_read = 0
+        self._reset_refit()
         # Local to this generator: an abandoned earlier iterator, finalised late,
         # must not close the container a newer one is reading.
         container = self._container = open_input(self.path)
@@ -135,6 +142,8 @@ class VideoReader:
             raise InputError(
                 f"cannot convert a {decoded.format.name} frame of {self.path} to RGB: {av_reason(err)}"
             ) from err
+        if (decoded.width, decoded.height) != (self.info.width, self.info.height):
+            rgb = self._refit(rgb, stream)
         frame = Frame(
             index=self.frames_read,
             rgb=rgb,
@@ -144,6 +153,29 @@ class VideoReader:
         )
         self.frames_read += 1
         return frame
+
+    def _reset_refit(self) -> None:
+        self.refitted_frames = 0
+        self.refitted_sizes: list[tuple[int, int]] = []
+        self.refit_bordered = False
+        self._placements: dict[tuple, Placement] = {}
+
+    def _refit(self, rgb: np.ndarray, stream) -> np.ndarray:
+        size = (rgb.shape[1], rgb.shape[0])
+        target = (self.info.width, self.info.height)
+        # Frames carry no pixel aspect in PyAV; the decoder's is that of the picture it
+        # just decoded (it changes with the bitstream's headers).
+        pixel_aspect = stream.codec_context.sample_aspect_ratio
+        pixel_aspect = Fraction(pixel_aspect) if pixel_aspect and pixel_aspect > 0 else None
+        key = (size, pixel_aspect)
+        if key not in self._placements:
+            self._placements[key] = fit_placement(size, pixel_aspect, target, self.info.sample_aspect_ratio)
+        placement = self._placements[key]
+        self.refitted_frames += 1
+        if size not in self.refitted_sizes:
+            self.refitted_sizes.append(size)
+        self.refit_bordered |= not placement.fills(target)
+        return fit_picture(rgb, placement, target)
 
     @staticmethod
     def _frame_colour(decoded):
