@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from media import make_video, read_frames
+from tiny_models import tiny_model
+from vsrt_cli.pipeline import upscale_video
 from vsrt_cli.video import EncodeOptions, VideoReader, VideoWriter, probe
 
 LOSSLESS = EncodeOptions(preset="ultrafast", crf=0)
@@ -173,3 +175,20 @@ def test_tensor_frames_are_refused_where_swscale_converts():
     assert not convert.converts_tensors("nv12")
     with pytest.raises(TypeError, match="rgb24"):
         convert.rgb_to_frame(torch.zeros(3, 4, 4), "rgb24", ColourTags(), {})
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "pix_fmt", "alpha"),
+    [
+        ("rgba.mov", "png", "rgba", True),
+        # FFmpeg's VP9 decoder drops WebM's alpha layer: only the track header says it is there.
+        ("alpha.webm", "libvpx-vp9", "yuva420p", True),
+        ("opaque.mp4", "libx264", "yuv420p", False),
+    ],
+)
+def test_transparency_is_found_and_its_loss_reported(tmp_path, name, codec, pix_fmt, alpha):
+    source = make_video(tmp_path / name, width=32, height=24, frames=3, codec=codec, pix_fmt=pix_fmt, audio_tracks=0)
+    assert probe(source).alpha is alpha
+    result = upscale_video(source, tmp_path / "out.mkv", tiny_model(), encode=EncodeOptions(preset="ultrafast"))
+    lost = "the source's transparency (alpha channel) is not kept: the output is opaque"
+    assert (lost in result.notes) is alpha

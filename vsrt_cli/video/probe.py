@@ -49,6 +49,7 @@ class VideoInfo:
     streams: tuple[StreamInfo, ...]
     sample_aspect_ratio: Fraction | None = None  # None: square pixels
     interlaced: bool = False  # the first frame is flagged interlaced by the decoder
+    alpha: bool = False  # the pictures carry transparency
     hdr10: HDR10Metadata | None = None  # mastering display and light levels, from the first frame
     video_index: int = 0
     format_name: str = ""
@@ -119,6 +120,7 @@ def _inspect(container, path: Path) -> VideoInfo:
         rotation=int(round(first.rotation)) % 360 if first is not None else 0,
         sample_aspect_ratio=_pixel_aspect(stream),
         interlaced=bool(first is not None and first.interlaced_frame),
+        alpha=_has_alpha(pix_fmt, stream),
         hdr10=hdr10_from_frame(first) if first is not None else None,
         streams=tuple(stream_info(s) for s in container.streams),
         video_index=stream.index,
@@ -128,6 +130,16 @@ def _inspect(container, path: Path) -> VideoInfo:
         metadata=dict(container.metadata),
         video_metadata=dict(stream.metadata),
     )
+
+
+def _has_alpha(pix_fmt: str, stream) -> bool:
+    # FFmpeg's own VP8/VP9 decoders skip WebM's alpha layer; only the track header tells.
+    if stream.metadata.get("alpha_mode") == "1":
+        return True
+    try:
+        return any(component.is_alpha for component in av.VideoFormat(pix_fmt).components)
+    except ValueError:
+        return False
 
 
 def _pixel_aspect(stream) -> Fraction | None:
