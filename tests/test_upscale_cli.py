@@ -102,6 +102,26 @@ def test_folder_batch_keeps_the_tree_and_skip_existing_resumes(tmp_path, weights
     assert run_cli(*args) == 1
 
 
+def test_a_batch_writes_inputs_in_unwritable_containers_as_mkv(tmp_path, weights, capsys):
+    # Ogg (Theora/VP8) and raw Y4M are common archive and test-sequence formats that
+    # hold none of vsrt's video codecs: the batch keeps their names but not the extension.
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    make_video(inputs / "talk.ogv", width=16, height=16, frames=3, codec="libvpx", audio_codec="libopus")
+    make_video(inputs / "a.mp4", width=16, height=16, frames=3)
+    out = tmp_path / "out"
+    assert run_cli("upscale", inputs, "-o", out, "--weights", weights, "--device", "cpu", "--json") == 0
+    results = {Path(r["output"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert sorted(results) == ["a.mp4", "talk.mkv"]
+    assert results["talk.mkv"]["notes"][0] == "vsrt cannot write .ogv files; written as .mkv"
+    assert stream_kinds(out / "talk.mkv") == ["video", "audio"]
+    assert not any("cannot write" in note for note in results["a.mp4"]["notes"])
+    # Asked for by name, such an output is refused before any work, with the choices.
+    assert run_cli("upscale", inputs / "a.mp4", "-o", tmp_path / "a.ogv", "--weights", weights) == 1
+    assert "vsrt cannot write .ogv files; use one of .mp4" in capsys.readouterr().err
+    assert not (tmp_path / "a.ogv").exists() and leftovers(tmp_path) == []
+
+
 def test_one_bad_input_does_not_stop_the_batch(tmp_path, weights, capsys):
     inputs = tmp_path / "videos"
     inputs.mkdir()

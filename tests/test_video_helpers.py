@@ -169,8 +169,13 @@ def test_container_format_from_extension():
     assert container_format("out/clip.MKV") == "matroska"
     assert container_format(".mp4") == "mp4"
     assert container_format("webm") == "webm"
-    with pytest.raises(CodecError, match="extension '.xyz'"):
-        container_format("clip.xyz")
+    assert container_format("dvd/VTS_01_1.VOB") == "vob"
+    assert container_format(".mpg") == "mpeg" and container_format(".qt") == "mov"
+    # FFmpeg knows these, but they hold none of vsrt's video codecs: refused up front
+    # instead of failing when the header is written.
+    for ext in ("clip.xyz", "clip.ogv", "clip.y4m", "clip.mxf", "clip.gif", "clip.png"):
+        with pytest.raises(CodecError, match=r"vsrt cannot write \.\w+ files; use one of \.mp4"):
+            container_format(ext)
 
 
 def test_default_codec_is_x264_with_matching_depth():
@@ -269,6 +274,25 @@ def test_mpegts_holds_only_what_it_has_a_stream_type_for():
     assert not muxer_accepts("mpegts", "subrip") and not muxer_accepts("mpegts", "flac")
     assert not muxer_accepts("mpegts", "libvpx-vp9")
     assert muxer_accepts("matroska", "flac") and not muxer_accepts("mp4", "subrip")
+
+
+def test_mpeg_program_streams_hold_dvd_audio_but_not_aac():
+    from vsrt_cli.video import muxer_accepts
+
+    for muxer in ("mpeg", "vob"):
+        assert muxer_accepts(muxer, "libx264") and muxer_accepts(muxer, "mpeg2video")
+        assert muxer_accepts(muxer, "ac3") and muxer_accepts(muxer, "mp2")
+        # Players would take these for MPEG video, or the muxer refuses them.
+        assert not muxer_accepts(muxer, "libx265") and not muxer_accepts(muxer, "libvpx-vp9")
+        assert not muxer_accepts(muxer, "aac") and not muxer_accepts(muxer, "subrip")
+
+
+def test_plan_for_mpeg_ps_transcodes_aac_to_ac3_and_drops_text_subtitles():
+    streams = _streams(("video", "h264"), ("audio", "aac"), ("audio", "mp2"), ("subtitle", "subrip"))
+    plan = {d.index: d for d in plan_stream_copy(".mpg", streams)}
+    assert (plan[1].action, plan[1].target) == ("transcode", "ac3") and "AC-3" in plan[1].note
+    assert plan[2].action == "copy"
+    assert plan[3].action == "drop"
 
 
 # -- stream plan --------------------------------------------------------------------

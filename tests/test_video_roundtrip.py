@@ -267,6 +267,23 @@ def test_transport_stream_audio_stays_readable_audio(tmp_path, ext):
     assert [(s.kind, s.codec_name) for s in probe(dst).streams] == [("video", "h264"), ("audio", "aac")]
 
 
+@pytest.mark.parametrize("ext", ["mpg", "vob"])
+def test_mpeg_program_stream_gets_ac3_audio_of_the_same_length(tmp_path, ext):
+    # MPEG-PS has no stream id for AAC: copied as is, the header could not be written.
+    src = make_video(tmp_path / "src.mp4", frames=6)
+    dst = tmp_path / f"out.{ext}"
+    _, writer = upscale(src, dst)
+    assert [(s.kind, s.codec_name) for s in probe(dst).streams] == [("video", "h264"), ("audio", "ac3")]
+    assert any("transcoded to AC-3" in note for note in writer.notes)
+    assert _audio_seconds(dst) == pytest.approx(_audio_seconds(src), abs=0.04)
+
+
+def _audio_seconds(path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        return sum(frame.samples for frame in container.decode(stream)) / stream.rate
+
+
 def test_surround_that_opus_cannot_take_as_is_is_remapped_not_fatal(tmp_path):
     # AC-3 5.1 with side channels (DVD rips) is not one of libopus's channel orders.
     src = make_video(tmp_path / "dvd.mkv", frames=6, audio_codec="ac3", audio_layout="5.1(side)")

@@ -31,6 +31,13 @@ def run_job(
     progress: Callable[[Progress], None] | None = None,
 ) -> UpscaleResult:
     """Upscale one job and report the outcome instead of raising (Ctrl-C still raises)."""
+    result = _run(job, model, options, model_name, progress)
+    if job.note:
+        result.notes.insert(0, job.note)
+    return result
+
+
+def _run(job, model, options, model_name, progress) -> UpscaleResult:
     if options.skip_existing and job.target.exists():
         return UpscaleResult(str(job.source), str(job.target), "skipped", model=model_name, notes=["output exists"])
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import OutputError, UsageError
+from ..video.containers import FALLBACK_EXTENSION, writable_extension
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .m2ts .mts .wmv .flv .3gp .ogv .y4m .mxf .vob".split()
@@ -20,6 +21,7 @@ VIDEO_EXTENSIONS = frozenset(
 class Job:
     source: Path
     target: Path
+    note: str | None = None  # why the target's name differs from the source's
 
 
 def is_video_file(path: Path) -> bool:
@@ -51,7 +53,8 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
 
     One input file and an output that is not an existing folder: the output is that
     file. Otherwise the output is a folder and each input keeps its name (and, for a
-    folder input, its path below that folder).
+    folder input, its path below that folder), except an extension vsrt cannot write
+    (.ogv, .y4m, .mxf): that output is an MKV.
     """
     found = collect_inputs(inputs, recursive)
     if not found:
@@ -61,11 +64,18 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
         return [Job(found[0][0], output)]
     if output.exists() and not output.is_dir():
         raise UsageError(f"-o {output}: several inputs need an output folder, and this is a file")
-    jobs = [Job(source, output / relative) for source, relative in found]
+    jobs = [_folder_job(source, output / relative) for source, relative in found]
     targets = [job.target.resolve() for job in jobs]
     if len(set(targets)) != len(targets):
         raise UsageError("two inputs would be written to the same output file; use --recursive or separate runs")
     return jobs
+
+
+def _folder_job(source: Path, target: Path) -> Job:
+    if writable_extension(target):
+        return Job(source, target)
+    note = f"vsrt cannot write {target.suffix} files; written as {FALLBACK_EXTENSION}"
+    return Job(source, target.with_suffix(FALLBACK_EXTENSION), note)
 
 
 def check_target(source: Path, target: Path, overwrite: bool) -> None:

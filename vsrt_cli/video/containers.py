@@ -13,14 +13,22 @@ import av
 
 from ..errors import CodecError
 
-# Common extensions, so the answer does not depend on FFmpeg's guessing order.
+# The containers vsrt writes, by extension: each is tested end to end with audio and
+# subtitles. Others that FFmpeg knows either hold none of vsrt's video codecs (Ogg, DV,
+# GIF, image sequences, raw Y4M) or refuse all but studio profiles (MXF).
 _EXTENSIONS = {
-    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
-    ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".flv": "flv",
-    ".nut": "nut",
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".qt": "mov", ".mkv": "matroska", ".webm": "webm",
+    ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".flv": "flv", ".f4v": "f4v",
+    ".nut": "nut", ".mpg": "mpeg", ".mpeg": "mpeg", ".vob": "vob", ".wmv": "asf", ".asf": "asf",
+    ".3gp": "3gp", ".3g2": "3g2",
 }
-_LABELS = {"mp4": "MP4", "mov": "MOV", "matroska": "MKV", "webm": "WebM", "avi": "AVI", "mpegts": "MPEG-TS"}
+_LABELS = {
+    "mp4": "MP4", "mov": "MOV", "matroska": "MKV", "webm": "WebM", "avi": "AVI", "mpegts": "MPEG-TS",
+    "mpeg": "MPEG-PS", "vob": "VOB", "asf": "ASF",
+}
 SUGGESTED_EXTENSIONS = (".mp4", ".mkv", ".mov", ".webm", ".avi")
+# Where a batch writes an input whose own container vsrt cannot write.
+FALLBACK_EXTENSION = ".mkv"
 
 
 def _extension(container_ext) -> str:
@@ -29,21 +37,19 @@ def _extension(container_ext) -> str:
     return (Path(text).suffix or "." + text.lstrip(".")).lower()
 
 
+def writable_extension(container_ext) -> bool:
+    return _extension(container_ext) in _EXTENSIONS
+
+
 def container_format(container_ext) -> str:
-    """FFmpeg muxer name for an extension or a path ('.mkv', 'mkv', 'out/x.mkv')."""
+    """FFmpeg muxer name for an output extension or path ('.mkv', 'mkv', 'out/x.mkv')."""
     ext = _extension(container_ext)
     if ext in _EXTENSIONS:
         return _EXTENSIONS[ext]
-    try:
-        # Opening for writing only guesses the muxer; no file is created before the
-        # header is written.
-        with av.open(f"probe{ext}", mode="w") as scratch:
-            return scratch.format.name
-    except (ValueError, av.FFmpegError):
-        raise CodecError(
-            f"cannot tell the output container from extension '{ext}'; "
-            f"use one of {', '.join(SUGGESTED_EXTENSIONS)}"
-        ) from None
+    raise CodecError(
+        f"vsrt cannot write {ext} files; use one of {', '.join(SUGGESTED_EXTENSIONS)} "
+        f"(or {', '.join(e for e in _EXTENSIONS if e not in SUGGESTED_EXTENSIONS)})"
+    )
 
 
 def container_label(format_name: str) -> str:
@@ -60,6 +66,16 @@ _MPEGTS_CODECS = frozenset({
 })
 
 
+# MPEG-PS (FFmpeg's mpegenc) likewise: any video is accepted and written under an MPEG
+# video stream id, which players then decode as MPEG video; audio outside this list
+# fails when the header is written.
+_MPEG_PS_CODECS = frozenset({
+    "mpeg1video", "mpeg2video", "mpeg4", "h264",
+    "mp1", "mp2", "mp3", "ac3", "dts", "pcm_dvd", "pcm_s16be", "mlp", "truehd", "dvd_subtitle",
+})
+_TABLELESS_MUXERS = {"mpegts": _MPEGTS_CODECS, "mpeg": _MPEG_PS_CODECS, "vob": _MPEG_PS_CODECS}
+
+
 def _codec_id_name(name: str) -> str:
     """The codec behind an encoder or decoder name ('libx264' -> 'h264')."""
     for mode in ("w", "r"):
@@ -72,8 +88,8 @@ def _codec_id_name(name: str) -> str:
 
 def muxer_accepts(format_name: str, codec_name: str) -> bool:
     """True if FFmpeg's ``format_name`` muxer can store ``codec_name`` (codec or encoder name)."""
-    if format_name == "mpegts":
-        return _codec_id_name(codec_name) in _MPEGTS_CODECS
+    if format_name in _TABLELESS_MUXERS:
+        return _codec_id_name(codec_name) in _TABLELESS_MUXERS[format_name]
     scratch = av.open(io.BytesIO(), mode="w", format=format_name)
     try:
         scratch.add_mux_stream(codec_name)

@@ -28,11 +28,12 @@ from .containers import (
 from .probe import StreamInfo
 from .splice import PacketShifter, SplicePlan
 
-_AUDIO_TARGETS = ("aac", "libopus")
+# AC-3 and MP2 only for the MPEG program streams of DVDs and VCDs, which hold neither of the others.
+_AUDIO_TARGETS = ("aac", "libopus", "ac3", "mp2")
 _SUBTITLE_TARGETS = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
 _TEXT_SUBTITLE_FALLBACKS = ("subrip", "ass", "webvtt", "mov_text")
 _TARGET_LABELS = {
-    "aac": "AAC", "libopus": "Opus", "mov_text": "mov_text", "subrip": "SubRip", "webvtt": "WebVTT", "ass": "ASS",
+    "aac": "AAC", "libopus": "Opus", "ac3": "AC-3", "mp2": "MP2", "mov_text": "mov_text", "subrip": "SubRip", "webvtt": "WebVTT", "ass": "ASS",
 }
 # Tags that describe the old encode rather than the content; copying them would lie.
 _STALE_TAGS = {"duration", "encoder", "number_of_frames", "number_of_bytes", "bps", "vendor_id"}
