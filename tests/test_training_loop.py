@@ -172,6 +172,32 @@ def test_a_teacher_adds_its_distance_to_the_loss(photo_dir, tmp_path):
         tiny(photo_dir, tmp_path, teacher_ensemble=3).train.check()
 
 
+def test_spynet_trains_only_when_asked_and_at_its_own_learning_rate(photo_dir, tmp_path):
+    quiet = {"threads": 1, "log": lambda _: None, "note": lambda _: None}
+    settings = {"warmup_steps": 0, "lr": 1e-3, "min_lr": 1e-3, "bf16": "off"}
+    frozen = Trainer(tiny(photo_dir, tmp_path, **settings), tmp_path / "frozen", **quiet)
+    scaled = Trainer(
+        tiny(photo_dir, tmp_path, train_flow=True, flow_lr_scale=0.125, **settings), tmp_path / "scaled", **quiet
+    )
+    lr, gt = frozen.load_data().batch(seed=3, step=0, batch_size=2)
+    moved = {}
+    for name, trainer in (("frozen", frozen), ("scaled", scaled)):
+        before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        trainer.train_step(lr, gt)
+        after = trainer.model.state_dict()
+        steps = {k: float((after[k] - before[k]).abs().max()) for k in before if before[k].is_floating_point()}
+        moved[name] = (
+            max(v for k, v in steps.items() if k.startswith("spynet.")),
+            max(v for k, v in steps.items() if not k.startswith("spynet.")),
+        )
+    # Adam's first step moves each weight by about its learning rate.
+    assert moved["frozen"][0] == 0 and moved["frozen"][1] == pytest.approx(1e-3, rel=0.01)
+    assert moved["scaled"][0] == pytest.approx(0.125e-3, rel=0.01)
+    assert moved["scaled"][1] == pytest.approx(1e-3, rel=0.01)
+    with pytest.raises(Exception, match="flow_lr_scale"):
+        tiny(photo_dir, tmp_path, flow_lr_scale=0).train.check()
+
+
 def test_a_deeper_run_starts_computing_what_the_shallower_one_did(photo_dir, tmp_path):
     from vsrt_cli.weights.checkpoint import save_checkpoint
 

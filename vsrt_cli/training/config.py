@@ -117,6 +117,9 @@ class TrainConfig:
     # SPyNet stays frozen by default: fine-tuning it costs a backward pass through 2(T-1)
     # six-level flow pyramids per clip, and the pretrained flows are already good.
     train_flow: bool = False
+    # SPyNet's learning rate relative to the network's when it trains: the official
+    # recipe uses 0.125, so that the pretrained flows move slowly.
+    flow_lr_scale: float = 1.0
     spynet_weights: str | None = None
     # Fine-tuning: the whole network (and its EMA) starts from these weights, a vsrt
     # .safetensors file or another run's last.pt (its EMA weights), instead of at random.
@@ -150,6 +153,8 @@ class TrainConfig:
             raise UsageError("train.bf16 must be auto, on or off")
         if self.teacher_ensemble not in ENSEMBLE_SIZES:
             raise UsageError(f"train.teacher_ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}")
+        if self.flow_lr_scale <= 0:
+            raise UsageError("train.flow_lr_scale must be > 0")
         if self.teacher_weight < 0:
             raise UsageError("train.teacher_weight must be >= 0")
         if self.log_every < 1 or self.checkpoint_minutes <= 0:

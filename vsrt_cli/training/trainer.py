@@ -219,9 +219,8 @@ class Trainer:
         # instead of 2.7 in fp32 (2-core AMX Xeon). The EMA copy and Adam's moments follow.
         self.model.to(memory_format=torch.channels_last)
         self.ema = EMA(self.model, tc.ema_decay)
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(
-            trainable, lr=learning_rate(0, tc), betas=tuple(tc.betas), weight_decay=tc.weight_decay
+            self._param_groups(), lr=learning_rate(0, tc), betas=tuple(tc.betas), weight_decay=tc.weight_decay
         )
         self.use_bf16 = tc.bf16 == "on" or (tc.bf16 == "auto" and cpu_has_native_bf16())
         self.step = 0
@@ -233,6 +232,16 @@ class Trainer:
             self._restore(state)
         self.data: TrainingData | None = None
         self._stop_reason: str | None = None
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """One group, plus SPyNet's own when it trains at a scaled learning rate."""
+        flow_ids = {id(p) for p in self.model.spynet.parameters()}
+        network = [p for p in self.model.parameters() if p.requires_grad and id(p) not in flow_ids]
+        flow = [p for p in self.model.spynet.parameters() if p.requires_grad]
+        if not flow or self.config.train.flow_lr_scale == 1.0:
+            # In the model's own order, which earlier runs' optimizer states follow.
+            return [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
+        return [{"params": network}, {"params": flow, "lr_scale": self.config.train.flow_lr_scale}]
 
     # -- state ---------------------------------------------------------------------------
 
@@ -341,7 +350,7 @@ class Trainer:
     def train_step(self, lr_frames: torch.Tensor, gt_frames: torch.Tensor) -> float:
         tc = self.config.train
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.step, tc)
+            group["lr"] = learning_rate(self.step, tc) * group.get("lr_scale", 1.0)
         self.model.train()
         flows = None
         autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.use_bf16)
