@@ -290,7 +290,16 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
     assert plan["window_stride"] == 3 and plan["windows"] == 3  # T=3 -> stride 3: frames 0-2, 3-5, 6
     assert plan["tiles_per_window"] == 3 * 2 and plan["gmac_per_frame"] > 0
     assert plan["ensemble"] == 1
+    # The output side: the writer's own choices, and the notes a run would give.
+    assert (plan["encoder"], plan["pix_fmt"], plan["notes"]) == ("libx264", "yuv420p", [])
+    assert plan["stream_actions"] == [{"index": 1, "kind": "audio", "action": "copy", "target": None}]
     assert not (tmp_path / "o.mp4").exists()
+    assert run_cli("upscale", source, "-o", tmp_path / "o.webm", "--weights", weights, "--dry-run", "--json") == 0
+    webm = json.loads(capsys.readouterr().out)
+    assert webm["encoder"] == "libvpx-vp9" and webm["stream_actions"][0]["target"] == "libopus"
+    assert webm["notes"] == ["WebM cannot hold aac audio; audio stream #1 (aac) transcoded to Opus"]
+    assert run_cli("upscale", source, "-o", tmp_path / "o.ogv", "--weights", weights, "--dry-run") == 1
+    assert "vsrt cannot write .ogv files" in capsys.readouterr().err
     code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--dry-run", "--ensemble", "4", "--json")
     assert code == 0
     ensemble = json.loads(capsys.readouterr().out)

@@ -108,7 +108,7 @@ def upscale_command(
     model = load_model(weights_path)
     if dry_run:
         for job in jobs:
-            plan = plan_job(job, model, inference, deinterlace)
+            plan = plan_job(job, model, inference, deinterlace, encode)
             if as_json:
                 output_console().print_json(json.dumps(plan))
             else:

@@ -12,14 +12,27 @@ from ..models.compute import flow_pair_macs, window_macs
 from ..models.spynet import padded_size
 from ..plan.cost import frame_cost
 from ..plan.windows import default_stride, validate_stride
-from ..video import probe
+from ..video import EncodeOptions, choose_video_codec, plan_stream_copy, probe
 from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
 
 
-def plan_job(job: Job, model: nn.Module, inference: InferenceOptions, deinterlace: str = "auto") -> dict:
-    """A JSON-ready description of the job: streams, frames, windows, tiles, work."""
+def plan_job(
+    job: Job,
+    model: nn.Module,
+    inference: InferenceOptions,
+    deinterlace: str = "auto",
+    encode: EncodeOptions | None = None,
+) -> dict:
+    """A JSON-ready description of the job: streams, frames, windows, tiles, work, output."""
     info = probe(job.source)
+    encode = encode or EncodeOptions()
+    # The same choices the writer makes, so that a container or codec problem shows here.
+    encoder, pix_fmt, codec_note = choose_video_codec(
+        job.target, encode.codec, info.bit_depth, pix_fmt=encode.pix_fmt, width=4 * info.width, height=4 * info.height
+    )
+    decisions = plan_stream_copy(job.target, info.streams, info.video_index)
+    notes = [note for note in (job.note, codec_note, *(d.note for d in decisions)) if note]
     config = model.config
     stride = inference.window_stride or default_stride(config.num_frames)
     validate_stride(stride, config.num_frames)
@@ -64,6 +77,12 @@ def plan_job(job: Job, model: nn.Module, inference: InferenceOptions, deinterlac
         "gmac_per_frame": round(cost.total_macs / 1e9, 2),
         "flow_gmac_per_frame": round(cost.flow_macs / 1e9, 2),
         "total_tmac": round(cost.total_macs * frames / 1e12, 2) if frames else None,
+        "encoder": encoder,
+        "pix_fmt": pix_fmt,
+        "stream_actions": [
+            {"index": d.index, "kind": d.kind, "action": d.action, "target": d.target} for d in decisions
+        ],
+        "notes": notes,
     }
 
 
@@ -85,5 +104,15 @@ def describe_plan(plan: dict) -> str:
             f"{f', each window run {e} ways (ensemble)' if (e := plan['ensemble']) > 1 else ''}",
             f"  work: {plan['gmac_per_frame']} GMAC per frame (flow {plan['flow_gmac_per_frame']}),"
             f" {plan['total_tmac']} TMAC in total",
+            f"  output: {plan['encoder']} {plan['pix_fmt']}{_describe_actions(plan['stream_actions'])}",
+            *(f"  note: {note}" for note in plan["notes"]),
         ]
     )
+
+
+def _describe_actions(actions: list[dict]) -> str:
+    described = [
+        f"#{a['index']} {a['kind']} {a['action']}{' to ' + a['target'] if a['action'] == 'transcode' else ''}"
+        for a in actions
+    ]
+    return "; " + ", ".join(described) if described else ""
