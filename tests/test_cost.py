@@ -35,3 +35,11 @@ def test_frame_cost_counts_tiles_windows_and_flows():
     assert cost.model_macs == pytest.approx(12 * window_macs(config) / 3)
     assert cost.flow_macs == 2 * 1000
     assert cost.redundancy == pytest.approx(12 * 5 * 256 / (3 * 32 * 48))
+
+
+def test_fewer_flow_levels_leave_out_the_finest_levels_macs():
+    # Each level has a quarter of the pixels of the next finer one, so five of six levels
+    # cost (1/4 + ... + 1/4^5) / (1 + 1/4 + ... + 1/4^5) of the whole.
+    share = sum(4.0**-j for j in range(1, 6)) / sum(4.0**-j for j in range(6))
+    assert flow_pair_macs(128, 192, 5) / flow_pair_macs(128, 192) == pytest.approx(share, rel=1e-3)
+    assert flow_pair_macs(128, 192, 6) == flow_pair_macs(128, 192)

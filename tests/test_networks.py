@@ -1,5 +1,6 @@
 """The network's building blocks against the official code's behaviour (spec sections 1 and 3)."""
 
+import dataclasses
 import math
 
 import pytest
@@ -106,6 +107,35 @@ def test_spynet_with_fewer_levels_equals_a_finest_level_that_adds_nothing():
     assert coarse.shape == full.shape
     torch.testing.assert_close(coarse, full, rtol=1e-5, atol=1e-5)
     assert coarse.abs().max() > 1e-3  # random weights: a flow that is not trivially zero
+
+
+def test_flow_levels_in_the_config_set_the_levels_spynet_runs(tmp_path):
+    from vsrt_cli.weights.checkpoint import load_checkpoint_model, save_checkpoint
+
+    torch.manual_seed(0)
+    six = VSRTransformer(tiny_config()).eval()
+    five = VSRTransformer(dataclasses.replace(tiny_config(), flow_levels=5)).eval()
+    # The same tensors whatever the levels, so every checkpoint loads into either.
+    five.load_state_dict(six.state_dict())
+    assert five.spynet.spynet.levels == 5 and six.spynet.spynet.levels == 6
+    lrs = torch.rand(1, 3, 3, 16, 16)
+    with torch.no_grad():
+        assert not torch.equal(five(lrs), six(lrs))
+        reloaded = load_checkpoint_model(save_checkpoint(five, tmp_path / "five.safetensors"))
+        assert reloaded.config.flow_levels == 5
+        assert torch.equal(reloaded(lrs), five(lrs))
+    for levels in (0, 7):
+        with pytest.raises(ValueError, match="flow_levels"):
+            dataclasses.replace(tiny_config(), flow_levels=levels)
+        with pytest.raises(ValueError, match="levels"):
+            SPyNet(levels)
+
+
+def test_a_config_without_flow_levels_means_all_six():
+    # Checkpoints written before the field existed carry no flow_levels in their metadata.
+    fields = dataclasses.asdict(tiny_config())
+    del fields["flow_levels"]
+    assert VSRTConfig.from_dict(fields).flow_levels == 6
 
 
 def test_basicsr_spynet_keys_map_onto_the_mmediting_layout():

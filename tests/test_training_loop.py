@@ -172,6 +172,47 @@ def test_a_teacher_adds_its_distance_to_the_loss(photo_dir, tmp_path):
         tiny(photo_dir, tmp_path, teacher_ensemble=3).train.check()
 
 
+def test_a_coarser_flow_run_keeps_every_tensor_and_its_teacher_keeps_its_own_flows(photo_dir, tmp_path):
+    from vsrt_cli.weights.checkpoint import save_checkpoint
+
+    quiet = {"threads": 1, "log": lambda _: None, "note": lambda _: None}
+    first = Trainer(tiny(photo_dir, tmp_path, total_steps=4, bf16="off"), tmp_path / "first", **quiet)
+    first.run()
+    weights = str(save_checkpoint(first.ema.model, tmp_path / "first.safetensors"))
+    coarse = dataclasses.replace(first.config.model, flow_levels=5)
+
+    def trainer(name: str, model=first.config.model, **train) -> Trainer:
+        config = tiny(photo_dir, tmp_path, init_weights=weights, bf16="off", **train)
+        return Trainer(dataclasses.replace(config, model=model), tmp_path / name, **quiet)
+
+    taught = {"teacher_weights": weights, "teacher_ensemble": 1}
+    plain, student = trainer("plain", coarse), trainer("student", coarse, **taught)
+    # Only which SPyNet levels run changed: every tensor carried over.
+    assert _states_equal(student.model.state_dict(), first.ema.model.state_dict())
+    assert student.model.spynet.spynet.levels == 5
+    # The teacher is built from its own file: six levels, not the student's five.
+    assert student.teacher.config == first.config.model
+    assert student.teacher.spynet.spynet.levels == 6
+    assert not student.teacher_shares_flows
+    lr, gt = plain.load_data().batch(seed=5, step=0, batch_size=2)
+    given = []
+    student.teacher.register_forward_pre_hook(
+        lambda module, args, kwargs: given.append(kwargs["flows"]), with_kwargs=True
+    )
+    student.train_step(lr, gt)
+    with torch.no_grad():
+        own, students = student.teacher.compute_flows(lr), plain.model.compute_flows(lr)
+    assert not torch.equal(own[0], students[0])  # five levels do give other flows
+    assert len(given) == 1 and all(torch.equal(a, b) for a, b in zip(given[0], own))
+    # Same levels, same frozen SPyNet: the student's flows are reused, also after a resume.
+    same = trainer("same", total_steps=3, **taught)
+    assert same.teacher_shares_flows
+    same.run()
+    resumed = Trainer(same.config, tmp_path / "same", resume=True, **quiet)
+    assert resumed.teacher_shares_flows
+    assert not trainer("flow", train_flow=True, **taught).teacher_shares_flows
+
+
 def test_spynet_trains_only_when_asked_and_at_its_own_learning_rate(photo_dir, tmp_path):
     quiet = {"threads": 1, "log": lambda _: None, "note": lambda _: None}
     settings = {"warmup_steps": 0, "lr": 1e-3, "min_lr": 1e-3, "bf16": "off"}
@@ -240,6 +281,8 @@ def test_only_block_counts_may_grow():
     assert not can_deepen(dataclasses.replace(small, reconstruct_blocks=3), small)  # fewer blocks
     assert not can_deepen(small, dataclasses.replace(small, channels=16))
     assert not can_deepen(small, dataclasses.replace(small, depth=2))
+    # The number of SPyNet levels that run changes no tensor.
+    assert can_deepen(small, dataclasses.replace(small, flow_levels=4, reconstruct_blocks=2))
     source = VSRTransformer(small).state_dict()
     target = VSRTransformer(dataclasses.replace(small, feedforward_blocks=2)).state_dict()
     state = deepened_state(source, target)

@@ -1,5 +1,6 @@
 """`vsrt upscale` end to end, with a tiny random model so it runs in seconds."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,7 +15,8 @@ import numpy as np
 import pytest
 
 from media import audio_packets, make_interlaced_video, make_video, read_frames, stream_kinds
-from tiny_models import tiny_model
+from tiny_models import tiny_config, tiny_model
+from vsrt_cli.models import VSRTransformer
 from vsrt_cli.cli import main
 from vsrt_cli.pipeline import upscale_video
 from vsrt_cli.weights.checkpoint import save_checkpoint
@@ -308,6 +310,14 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
     assert ensemble["gmac_per_frame"] == pytest.approx(plan["flow_gmac_per_frame"] + 4 * model_part, abs=0.03)
     assert run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--ensemble", "3") == 2
     assert not (tmp_path / "o.mp4").exists()
+    # A network whose SPyNet stops at five of its six levels: a quarter of the flow work.
+    coarse = VSRTransformer(dataclasses.replace(tiny_config(), flow_levels=5))
+    coarse_weights = save_checkpoint(coarse, tmp_path / "coarse.safetensors")
+    code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", coarse_weights, "--dry-run", "--json")
+    assert code == 0
+    five = json.loads(capsys.readouterr().out)
+    assert five["flow_gmac_per_frame"] == pytest.approx(0.2498 * plan["flow_gmac_per_frame"], abs=0.01)
+    assert five["gmac_per_frame"] - five["flow_gmac_per_frame"] == pytest.approx(model_part, abs=0.02)
 
 
 def test_interlaced_source_is_deinterlaced_and_said_so(tmp_path, weights, capsys):

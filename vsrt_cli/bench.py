@@ -231,9 +231,8 @@ def run_bench(
         model_seconds = time.perf_counter() - started
     stats = upscaler.stats
     config = model.config
-    computed_macs = stats.tiles * stats.ensemble * window_macs(config) + stats.flow_pairs * flow_pair_macs(
-        max(height, config.tile_size), max(width, config.tile_size)
-    )
+    pair_macs = flow_pair_macs(max(height, config.tile_size), max(width, config.tile_size), config.flow_levels)
+    computed_macs = stats.tiles * stats.ensemble * window_macs(config) + stats.flow_pairs * pair_macs
     cost = frame_cost(
         height,
         width,
@@ -242,7 +241,7 @@ def run_bench(
         overlap=upscaler.overlap,
         stride=upscaler.stride,
         window_macs=window_macs(config),
-        flow_pair_macs=flow_pair_macs(max(height, config.tile_size), max(width, config.tile_size)),
+        flow_pair_macs=pair_macs,
         spynet_self_flow=config.self_flow == "spynet",
         ensemble=stats.ensemble,
     )

@@ -11,7 +11,7 @@ from functools import lru_cache
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .spynet import SPyNet
+from .spynet import PYRAMID_LEVELS, SPyNet
 from .vsrt import VSRTConfig, VSRTransformer
 
 
@@ -29,10 +29,10 @@ def window_macs(config: VSRTConfig) -> int:
 
 
 @lru_cache(maxsize=32)
-def flow_pair_macs(height: int, width: int) -> int:
-    """MACs of one SPyNet flow between two frames of this size."""
+def flow_pair_macs(height: int, width: int, levels: int = PYRAMID_LEVELS) -> int:
+    """MACs of one SPyNet flow between two frames of this size, ``levels`` pyramid levels."""
     with torch.device("meta"):
-        spynet = SPyNet()
+        spynet = SPyNet(levels)
         frame = torch.empty(1, 3, height, width)
         with FlopCounterMode(display=False) as counter:
             spynet(frame, frame)
@@ -53,4 +53,4 @@ def official_pairs_per_window(config: VSRTConfig) -> int:
 def forward_macs_with_flow(config: VSRTConfig) -> int:
     """One forward pass over a window, SPyNet on the tile included (the official way)."""
     size = config.tile_size
-    return window_macs(config) + official_pairs_per_window(config) * flow_pair_macs(size, size)
+    return window_macs(config) + official_pairs_per_window(config) * flow_pair_macs(size, size, config.flow_levels)

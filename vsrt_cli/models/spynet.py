@@ -95,12 +95,15 @@ class SPyNet(nn.Module):
     Inputs are RGB in [0, 1], [N, 3, H, W], any size; the output is [N, 2, H, W] in pixels.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, levels: int = PYRAMID_LEVELS) -> None:
         super().__init__()
+        if not 1 <= levels <= PYRAMID_LEVELS:
+            raise ValueError(f"SPyNet levels must be 1 to {PYRAMID_LEVELS}, got {levels}")
+        # All six levels' weights are kept whatever ``levels`` is, so that every SPyNet
+        # checkpoint loads into every network; fewer levels stop before the finest ones and
+        # upsample the coarser flow, for about a quarter of the MACs per level left out.
         self.basic_module = nn.ModuleList([SPyNetLevel() for _ in range(PYRAMID_LEVELS)])
-        # Fewer levels stop before the finest ones and upsample the coarser flow: an
-        # experiment in cheaper flows (benchmarks/flow_levels.py); not part of any config.
-        self.levels = PYRAMID_LEVELS
+        self.levels = levels
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 

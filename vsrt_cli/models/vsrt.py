@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fused import conv_act, conv_add
-from .spynet import SPyNet, flow_warp, memory_format_of
+from .spynet import PYRAMID_LEVELS, SPyNet, flow_warp, memory_format_of
 
 SCALE = 4
 LRELU_SLOPE = 0.1
@@ -51,6 +51,9 @@ class VSRTConfig:
     # What the window's end frames are warped with: SPyNet(x, x) as in the official code,
     # or an exact zero flow, which saves two SPyNet passes per window.
     self_flow: str = "spynet"
+    # SPyNet pyramid levels that run (6 in the official code); 5 stops at half the LR
+    # resolution and upsamples the flow, for a quarter of SPyNet's MACs.
+    flow_levels: int = PYRAMID_LEVELS
 
     def __post_init__(self) -> None:
         if self.num_frames < 1 or self.num_frames % 2 == 0:
@@ -64,6 +67,8 @@ class VSRTConfig:
             raise ValueError("heads must divide channels * patch_size**2")
         if self.self_flow not in SELF_FLOW_MODES:
             raise ValueError(f"self_flow must be one of {SELF_FLOW_MODES}")
+        if not 1 <= self.flow_levels <= PYRAMID_LEVELS:
+            raise ValueError(f"flow_levels must be 1 to {PYRAMID_LEVELS}, got {self.flow_levels}")
 
     @property
     def upsampler_width(self) -> int:
@@ -384,10 +389,10 @@ class Transformer(nn.Module):
 class NeighbourFlows(nn.Module):
     """SPyNet flows from every frame of a window to its two neighbours."""
 
-    def __init__(self, self_flow: str) -> None:
+    def __init__(self, self_flow: str, flow_levels: int = PYRAMID_LEVELS) -> None:
         super().__init__()
         self.self_flow = self_flow
-        self.spynet = SPyNet()
+        self.spynet = SPyNet(flow_levels)
 
     def forward(self, lrs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (flows_forward, flows_backward), each [B, T, 2, H, W].
@@ -425,7 +430,7 @@ class VSRTransformer(nn.Module):
         channels, up = config.channels, config.upsampler_width
         self.conv_first = nn.Conv2d(3, channels, 3, 1, 1)
         self.feature_extraction = residual_stack(channels, config.extract_blocks)
-        self.spynet = NeighbourFlows(config.self_flow)
+        self.spynet = NeighbourFlows(config.self_flow, config.flow_levels)
         self.pos_embedding = FramePositionalEncoding(config.num_frames)
         self.transformer = Transformer(config)
         self.reconstruction = residual_stack(channels, config.reconstruct_blocks)

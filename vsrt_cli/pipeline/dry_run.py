@@ -46,7 +46,7 @@ def plan_job(
         overlap=overlap,
         stride=stride,
         window_macs=window_macs(config),
-        flow_pair_macs=flow_pair_macs(*flow_size),
+        flow_pair_macs=flow_pair_macs(*flow_size, config.flow_levels),
         spynet_self_flow=config.self_flow == "spynet",
         ensemble=inference.ensemble,
     )

@@ -27,9 +27,15 @@ _BLOCK_KEY = re.compile(
 )
 
 
+# Fields that change which modules run, not which tensors exist: they may differ freely.
+TENSOR_FREE_FIELDS = ("flow_levels",)
+
+
 def can_deepen(source: VSRTConfig, target: VSRTConfig) -> bool:
-    """Whether ``target`` only has as many or more residual blocks per stack than ``source``."""
-    same_elsewhere = dataclasses.replace(source, **{f: getattr(target, f) for f in BLOCK_FIELDS}) == target
+    """Whether ``target`` only has as many or more residual blocks per stack than ``source``
+    (and perhaps another :data:`TENSOR_FREE_FIELDS` setting)."""
+    free = BLOCK_FIELDS + TENSOR_FREE_FIELDS
+    same_elsewhere = dataclasses.replace(source, **{f: getattr(target, f) for f in free}) == target
     return same_elsewhere and all(getattr(target, f) >= getattr(source, f) for f in BLOCK_FIELDS)
 
 

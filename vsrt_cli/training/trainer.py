@@ -99,17 +99,44 @@ def load_spynet_weights(model: VSRTransformer, path: Path) -> None:
         raise CheckpointError(f"{path}: does not match SPyNet ({exc})") from None
 
 
-def load_initial_weights(model: VSRTransformer, path: Path) -> None:
-    """Load a fine-tune's starting point into ``model``: a vsrt ``.safetensors`` file, or
-    a training state (``last.pt``), whose EMA weights are the ones a run bundles. The run's
-    model may have more residual blocks per stack; they start as identities (growth.py)."""
+def read_weights(path: Path, setting: str) -> tuple[VSRTConfig, dict[str, torch.Tensor]]:
+    """The config and tensors of a vsrt ``.safetensors`` file, or the EMA weights (the ones a
+    run bundles) of a training state (``last.pt``). ``setting`` names the config key in errors."""
     if not path.is_file():
-        raise UsageError(f"train.init_weights: {path} does not exist")
+        raise UsageError(f"{setting}: {path} does not exist")
     if path.suffix == ".safetensors":
         config, tensors, _ = load_checkpoint(path)
-    else:
-        state = Trainer._read_state(path)
-        config, tensors = VSRTConfig.from_dict(state["config"]["model"]), state["ema"]
+        return config, tensors
+    state = Trainer._read_state(path)
+    return VSRTConfig.from_dict(state["config"]["model"]), state["ema"]
+
+
+def load_teacher(path: Path) -> VSRTransformer:
+    """A frozen teacher, built from its own file's config: its flows are its own, whatever
+    the student's flow levels or depth."""
+    config, tensors = read_weights(path, "train.teacher_weights")
+    teacher = VSRTransformer(config)
+    try:
+        teacher.load_state_dict(tensors)
+    except RuntimeError as exc:  # tensors that do not match the config they came with
+        raise CheckpointError(f"train.teacher_weights: {path}: {exc}") from None
+    teacher.requires_grad_(False)
+    return teacher.eval().to(memory_format=torch.channels_last)
+
+
+def same_flows(a: VSRTransformer, b: VSRTransformer) -> bool:
+    """Whether two networks' SPyNets compute the same flows (same levels, same tensors)."""
+    flow_a, flow_b = a.spynet.spynet, b.spynet.spynet
+    if flow_a.levels != flow_b.levels:
+        return False
+    state_b = flow_b.state_dict()
+    return all(torch.equal(value, state_b[key]) for key, value in flow_a.state_dict().items())
+
+
+def load_initial_weights(model: VSRTransformer, path: Path) -> None:
+    """Load a fine-tune's starting point into ``model`` (see :func:`read_weights`). The run's
+    model may have more residual blocks per stack; they start as identities (growth.py)."""
+    config, tensors = read_weights(path, "train.init_weights")
     if config != model.config:
         if not can_deepen(config, model.config):
             raise UsageError(
@@ -210,10 +237,7 @@ class Trainer:
                 p.requires_grad_(False)
         self.teacher: VSRTransformer | None = None
         if tc.teacher_weights:
-            self.teacher = VSRTransformer(config.model)
-            load_initial_weights(self.teacher, Path(tc.teacher_weights))
-            self.teacher.requires_grad_(False)
-            self.teacher.eval().to(memory_format=torch.channels_last)
+            self.teacher = load_teacher(Path(tc.teacher_weights))
         # Channels-last, as for inference: oneDNN's convs take NHWC without reordering, and a
         # vsrt-small step (batch 4) took 0.61-0.65 s instead of 0.90-1.17 in bf16 and 1.6
         # instead of 2.7 in fp32 (2-core AMX Xeon). The EMA copy and Adam's moments follow.
@@ -230,6 +254,10 @@ class Trainer:
         self.last_val_step: int | None = None
         if state is not None:
             self._restore(state)
+        # The teacher reuses the student's flows only where they are exactly its own.
+        self.teacher_shares_flows = (
+            self.teacher is not None and not tc.train_flow and same_flows(self.teacher, self.model)
+        )
         self.data: TrainingData | None = None
         self._stop_reason: str | None = None
 
@@ -363,7 +391,7 @@ class Trainer:
             output = self.model(lr_frames, flows=flows)
         loss = charbonnier(output, gt_frames, tc.charbonnier_eps)
         if self.teacher is not None:
-            if flows is None:
+            if not self.teacher_shares_flows:
                 with torch.no_grad(), autocast:
                     flows = tuple(flow.float() for flow in self.teacher.compute_flows(lr_frames))
             with torch.no_grad(), autocast:
