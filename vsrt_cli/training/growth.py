@@ -5,8 +5,9 @@ weight and bias are zero passes its input through unchanged. A network with more
 blocks per stack can therefore start as an exact copy of a trained one: every shared
 tensor is copied, and each added block keeps its fresh ``conv1`` and gets a zero ``conv2``.
 Training then has the new capacity without first having to relearn what the smaller
-network knew. Only block counts may differ; any other change (width, depth, tile size)
-alters tensors that already hold trained values, and is refused.
+network knew. Only block counts may differ, and settings that change no tensor (the
+number of SPyNet levels that run); any other change (width, depth, tile size) alters
+tensors that already hold trained values, and is refused.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ def load_initial_weights(model: VSRTransformer, path: Path) -> None:
         if not can_deepen(config, model.config):
             raise UsageError(
                 f"train.init_weights: {path} holds a different architecture ({describe_config(config)});"
-                f" the run's model is {describe_config(model.config)} (only more residual blocks can be added)"
+                f" the run's model is {describe_config(model.config)} (only more residual blocks, or other flow levels, can differ)"
             )
         try:
             tensors = deepened_state(tensors, model.state_dict())

@@ -20,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
-from ..models.spynet import SPyNet
+from ..models.spynet import PYRAMID_LEVELS, SPyNet
 from ..models.vsrt import VSRTConfig, VSRTransformer
 
 HASH_CHUNK = 1 << 20
@@ -164,6 +164,7 @@ def describe_config(config: VSRTConfig) -> str:
     return (
         f"T={config.num_frames} C={config.channels} tile={config.tile_size} depth={config.depth}"
         f" blocks={config.extract_blocks}/{config.feedforward_blocks}/{config.reconstruct_blocks}"
+        f"{f' flow_levels={config.flow_levels}' if config.flow_levels != PYRAMID_LEVELS else ''}"
     )
 
 
