@@ -37,7 +37,7 @@ from ..errors import CheckpointError, InputError, UsageError
 from ..inference.ensemble import ensemble_forward, symmetries
 from ..models.spynet import load_basicsr_spynet
 from ..models.vsrt import VSRTConfig, VSRTransformer
-from ..weights.checkpoint import describe_config, load_checkpoint, save_checkpoint
+from ..weights.checkpoint import build_model, describe_config, load_checkpoint, save_checkpoint
 from .config import RunConfig, TrainConfig
 from .data import TrainingData
 from .growth import can_deepen, deepened_state
@@ -115,13 +115,9 @@ def load_teacher(path: Path) -> VSRTransformer:
     """A frozen teacher, built from its own file's config: its flows are its own, whatever
     the student's flow levels or depth."""
     config, tensors = read_weights(path, "train.teacher_weights")
-    teacher = VSRTransformer(config)
-    try:
-        teacher.load_state_dict(tensors)
-    except RuntimeError as exc:  # tensors that do not match the config they came with
-        raise CheckpointError(f"train.teacher_weights: {path}: {exc}") from None
+    teacher = build_model(config, tensors, source=f"train.teacher_weights: {path}")
     teacher.requires_grad_(False)
-    return teacher.eval().to(memory_format=torch.channels_last)
+    return teacher.to(memory_format=torch.channels_last)
 
 
 def same_flows(a: VSRTransformer, b: VSRTransformer) -> bool:
