@@ -2,13 +2,15 @@
 
 import json
 
+import av
 import pytest
 import torch
 
 from tiny_models import tiny_model
-from vsrt_cli.bench import parse_size, precision_agreement
+from vsrt_cli.bench import output_stage_rates, parse_size, precision_agreement, synthetic_frames
 from vsrt_cli.inference import InferenceOptions
 from vsrt_cli.cli import main
+from vsrt_cli.video import EncodeOptions
 from vsrt_cli.weights.checkpoint import save_checkpoint
 
 
@@ -25,7 +27,7 @@ def test_bench_json_reports_consistent_figures(tmp_path, capsys, restore_torch_t
     # machine that spin, not the work, decides which phase used more CPU.
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "-m", str(weights), "--size", "40x24", "--frames", "4", "--device", "cpu", "--json",
-              "--memory-check", "--precision-check", "--threads", "1"])
+              "--memory-check", "--precision-check", "--threads", "1", "--encoder-preset", "ultrafast", "--crf", "20"])
     assert exit_info.value.code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["size"] == [40, 24] and report["frames"] == 4 and report["threads"] == 1
@@ -41,6 +43,12 @@ def test_bench_json_reports_consistent_figures(tmp_path, capsys, restore_torch_t
     assert report["end_to_end_cpu_bound"] == pytest.approx(
         report["cpu_s_per_frame_model"] / report["cpu_s_per_frame_end_to_end"], rel=0.01, abs=2e-3
     )
+    # The stages after the model, timed alone, with the encoder the end-to-end run used.
+    assert report["encoder"] == "libx264 yuv420p preset=ultrafast crf=20"
+    assert report["convert_only_fps"] > 0 and report["encode_only_fps"] > 0
+    assert report["end_to_end_stage_bound_fps"] == pytest.approx(min(
+        1 / (1 / report["model_fps"] + 1 / report["convert_only_fps"]), report["encode_only_fps"]), rel=0.01)
+    assert report["end_to_end_stage_bound_fps"] < report["model_fps"]
     assert 0 < report["efficiency"] == pytest.approx(report["achieved_gmac_per_s"] / report["peak_gmac_per_s"], rel=0.01)
     # 40x24 needs 3x2 tiles of 16 px; T=3 windows side by side (stride 3): each window's
     # 6 * 3 * 256 LR pixels make 3 frames of 960.
@@ -50,6 +58,17 @@ def test_bench_json_reports_consistent_figures(tmp_path, capsys, restore_torch_t
     assert report["memory_growth"]["ratio"] > 0
     assert report["precision_check"]["precision"] == report["precision"]
     assert report["precision_check"]["max_code_diff"] >= 0
+
+
+def test_output_stages_time_the_chosen_encoder(tmp_path):
+    clip = synthetic_frames(24, 16, 3)
+    rates = output_stage_rates(clip, torch.device("cpu"), EncodeOptions(codec="mpeg4"), tmp_path / "e.mp4")
+    assert (rates.codec, rates.pix_fmt) == ("mpeg4", "yuv420p")
+    assert rates.convert_fps > 0 and rates.encode_fps > 0
+    with av.open(str(tmp_path / "e.mp4")) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.width, stream.height) == ("mpeg4", 96, 64)
+        assert sum(1 for _ in container.decode(stream)) == 3
 
 
 def test_size_parsing():

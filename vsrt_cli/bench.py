@@ -20,10 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .inference import InferenceOptions, WindowedUpscaler, upscale_clip
-from .inference.device import DTYPES, choose_precision, cuda_kernel_settings, resolve_device
+from .inference.device import DTYPES, choose_precision, cuda_kernel_settings, resolve_device, to_host_hwc
 from .models.compute import flow_pair_macs, forward_macs_with_flow, window_macs
+from .models.vsrt import SCALE
 from .plan.cost import frame_cost, official_protocol_macs
 from .pipeline.upscale import upscale_video
+from .video import EncodeOptions, VideoWriter
 
 
 @dataclass
@@ -53,6 +55,16 @@ class BenchReport:
     cpu_s_per_frame_model: float
     cpu_s_per_frame_end_to_end: float
     end_to_end_cpu_bound: float
+    # The stages after the model, each alone on model-sized output frames (bicubic x4 of
+    # the clip, made on the model's device and not timed): RGB -> the encoder's YUV,
+    # copy to the host included, and the encoder on frames already converted. The
+    # pipeline converts in the model's thread and encodes in its own, so where the model
+    # and the encoder do not share processors (a GPU) end to end cannot beat
+    # ``end_to_end_stage_bound_fps``: min(1 / (1/model + 1/convert), encode).
+    convert_only_fps: float
+    encode_only_fps: float
+    end_to_end_stage_bound_fps: float
+    encoder: str
     gmac_per_frame: float
     achieved_gmac_per_s: float
     peak_gmac_per_s: float
@@ -210,7 +222,9 @@ def run_bench(
     height: int,
     frames: int,
     options: InferenceOptions = InferenceOptions(),
+    encode: EncodeOptions | None = None,
 ) -> BenchReport:
+    encode = encode or EncodeOptions()
     clip = synthetic_frames(width, height, frames)
     upscaler = WindowedUpscaler(model, options)
     device = upscaler.device
@@ -252,12 +266,13 @@ def run_bench(
         with PeakMemory() as e2e_memory, ProcessCPUTime() as e2e_cpu:
             started = time.perf_counter()
             upscale_video(
-                source, Path(folder) / "out.mp4", model, inference=options,
+                source, Path(folder) / "out.mp4", model, inference=options, encode=encode,
                 progress=lambda _: last_output.append(time.perf_counter()),
             )
             finished = time.perf_counter()
         e2e_seconds = finished - started
         tail_seconds = finished - last_output[-1]
+        stages = output_stage_rates(clip, device, encode, Path(folder) / "encode-only.mp4")
     # Measured after the runs and compared with the one before them, so that a slow
     # spell of the machine cannot make the model look more efficient than it is.
     peak, peak_kind = max(peak_before, measure_peak_gmacs(device, stats.precision))
@@ -285,6 +300,10 @@ def run_bench(
         cpu_s_per_frame_model=round(model_cpu.seconds / frames, 4),
         cpu_s_per_frame_end_to_end=round(e2e_cpu.seconds / frames, 4),
         end_to_end_cpu_bound=round(model_cpu.seconds / e2e_cpu.seconds, 3),
+        convert_only_fps=_significant(stages.convert_fps),
+        encode_only_fps=_significant(stages.encode_fps),
+        end_to_end_stage_bound_fps=_significant(min(1 / (1 / model_fps + 1 / stages.convert_fps), stages.encode_fps)),
+        encoder=f"{stages.codec} {stages.pix_fmt} preset={encode.preset} crf={encode.crf:g}",
         gmac_per_frame=round(cost.total_macs / 1e9, 3),
         achieved_gmac_per_s=round(achieved, 2),
         peak_gmac_per_s=round(peak, 2),
@@ -297,6 +316,48 @@ def run_bench(
         peak_rss_mb_end_to_end=round(e2e_memory.peak_mb, 1),
         cuda_max_allocated_mb=round(cuda_peak, 1) if cuda_peak is not None else None,
     )
+
+
+@dataclass(frozen=True)
+class OutputStageRates:
+    convert_fps: float
+    encode_fps: float
+    codec: str
+    pix_fmt: str
+
+
+def output_stage_rates(
+    clip: list[np.ndarray], device: torch.device, encode: EncodeOptions, target: Path
+) -> OutputStageRates:
+    """Frames per second of colour conversion and of the encoder, each on its own.
+
+    The frames are what the model would hand over (float RGB, 4x, on its device), so the
+    conversion runs on the GPU where the pipeline's does; the converted frames are kept
+    (1.5 bytes per pixel in 4:2:0) so that the encoder is timed without it.
+    """
+    height, width = clip[0].shape[:2]
+    writer = VideoWriter(target, width=width * SCALE, height=height * SCALE, options=encode, frame_rate=Fraction(24))
+    try:
+        converted, convert_seconds = [], 0.0
+        for rgb in clip:
+            lr = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(device)
+            output = F.interpolate(lr, scale_factor=SCALE, mode="bicubic", align_corners=False)[0]
+            _sync(device)
+            started = time.perf_counter()
+            converted.append(writer.convert(output if writer.converts_tensors else to_host_hwc(output)))
+            convert_seconds += time.perf_counter() - started
+            del output
+        started = time.perf_counter()
+        for frame in converted:
+            writer.write_frame(frame)
+        del converted
+        writer.close()  # flushes the lookahead: part of the encoder's time, as end to end
+        encode_seconds = time.perf_counter() - started
+    except BaseException:
+        writer.abort()
+        raise
+    frames = len(clip)
+    return OutputStageRates(frames / convert_seconds, frames / encode_seconds, writer.codec, writer.pix_fmt)
 
 
 def _significant(value: float, digits: int = 4) -> float:

@@ -11,6 +11,7 @@ from ..bench import memory_growth, parse_size, precision_agreement, run_bench
 from ..errors import UsageError
 from ..inference import InferenceOptions
 from ..models import PRESETS, VSRTransformer
+from ..video import EncodeOptions
 from ..weights.loading import load_model
 from . import cli
 from .console import error_console, output_console
@@ -35,10 +36,14 @@ from .options import ensemble_option
               help="Also run the clip in fp32 on the same device and report how many 8-bit codes the precision changes.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: all cores); on a busy machine 1 gives steadier figures.")
+@click.option("--codec", default=None, help="Encoder of the end-to-end run, as for upscale (default libx264).")
+@click.option("--encoder-preset", default="medium", show_default=True,
+              help="The encoder's speed preset in the end-to-end run (upscale's --preset).")
+@click.option("--crf", type=float, default=18, show_default=True, help="The encoder's rate factor, as for upscale.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def bench_command(
     model_name, preset, size, frames, device, precision, window_stride, tile_batch, ensemble, memory_check, memory_frames,
-    precision_check, threads, as_json,
+    precision_check, threads, codec, encoder_preset, crf, as_json,
 ):
     """Measure model-only and end-to-end throughput, efficiency and memory."""
     try:
@@ -58,7 +63,8 @@ def bench_command(
     options = InferenceOptions(
         window_stride=window_stride, tile_batch=tile_batch, device=device, precision=precision, ensemble=ensemble
     )
-    report = run_bench(model, label, width, height, frames, options).to_dict()
+    encode = EncodeOptions(codec=codec, crf=crf, preset=encoder_preset)
+    report = run_bench(model, label, width, height, frames, options, encode).to_dict()
     if memory_check:
         report["memory_growth"] = memory_growth(model, width, height, memory_frames or frames, options)
     if precision_check:
