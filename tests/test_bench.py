@@ -1,6 +1,7 @@
 """`vsrt bench --json` at a CI-friendly size."""
 
 import json
+from dataclasses import replace
 
 import av
 import pytest
@@ -63,7 +64,10 @@ def test_bench_json_reports_consistent_figures(tmp_path, capsys, restore_torch_t
 def test_output_stages_time_the_chosen_encoder(tmp_path):
     clip = synthetic_frames(24, 16, 3)
     rates = output_stage_rates(clip, torch.device("cpu"), EncodeOptions(codec="mpeg4"), tmp_path / "e.mp4")
-    assert (rates.codec, rates.pix_fmt) == ("mpeg4", "yuv420p")
+    assert (rates.codec, rates.pix_fmt, rates.converts_in_own_thread) == ("mpeg4", "yuv420p", False)
+    assert rates.bound(10.0) == pytest.approx(min(1 / (0.1 + 1 / rates.convert_fps), rates.encode_fps))
+    beside = replace(rates, convert_fps=50.0, encode_fps=30.0, converts_in_own_thread=True)
+    assert (beside.bound(10.0), beside.bound(40.0), beside.bound(100.0)) == (10.0, 30.0, 30.0)
     assert rates.convert_fps > 0 and rates.encode_fps > 0
     with av.open(str(tmp_path / "e.mp4")) as container:
         stream = container.streams.video[0]

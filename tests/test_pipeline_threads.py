@@ -3,9 +3,17 @@
 import threading
 import time
 
+import numpy as np
 import pytest
+import torch
 
+from media import make_video, read_frames
+from tiny_models import tiny_model
+from vsrt_cli.errors import CodecError
+from vsrt_cli.pipeline import upscale as upscale_module
 from vsrt_cli.pipeline.threads import BackgroundSink, Prefetcher
+from vsrt_cli.pipeline.upscale import converts_beside_model, upscale_video
+from vsrt_cli.video import EncodeOptions, VideoWriter
 
 
 def test_prefetcher_yields_every_item_in_order():
@@ -89,3 +97,61 @@ def test_sink_put_raises_the_consumer_error():
             sink.put(item)
             time.sleep(0.01)
     sink.abort()
+
+
+# -- the conversion thread (CUDA only in use; forced here to run it on a CPU) ----------
+
+
+def test_only_gpu_tensor_frames_are_converted_beside_the_model():
+    assert converts_beside_model(torch.device("cuda"), True)
+    assert not converts_beside_model(torch.device("cuda"), False)  # swscale formats: numpy on the host
+    assert not converts_beside_model(torch.device("cpu"), True)
+
+
+@pytest.fixture
+def conversion_thread(monkeypatch):
+    started = []
+    real = upscale_module.BackgroundSink
+
+    def recording(consume, depth, name="vsrt-encode"):
+        started.append(name)
+        return real(consume, depth, name)
+
+    monkeypatch.setattr(upscale_module, "converts_beside_model", lambda device, tensors: tensors)
+    monkeypatch.setattr(upscale_module, "BackgroundSink", recording)
+    return started
+
+
+def test_conversion_thread_writes_the_same_video(tmp_path, conversion_thread, monkeypatch):
+    source = make_video(tmp_path / "in.mp4", width=24, height=16, frames=9)
+    encode = EncodeOptions(preset="ultrafast", crf=0)
+    model = tiny_model()
+    threaded = upscale_video(source, tmp_path / "threaded.mkv", model, encode=encode)
+    assert conversion_thread == ["vsrt-encode", "vsrt-convert"]
+    conversion_thread.clear()
+    monkeypatch.setattr(upscale_module, "converts_beside_model", lambda device, tensors: False)
+    inline = upscale_video(source, tmp_path / "inline.mkv", model, encode=encode)
+    assert conversion_thread == ["vsrt-encode"]
+    assert threaded.frames == inline.frames == 9
+    a, b = read_frames(tmp_path / "threaded.mkv"), read_frames(tmp_path / "inline.mkv")
+    assert a.pts == b.pts
+    for x, y in zip(a.frames, b.frames, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_encoder_failure_behind_the_conversion_thread_leaves_nothing(tmp_path, conversion_thread, monkeypatch):
+    source = make_video(tmp_path / "in.mp4", width=24, height=16, frames=12)
+    target = tmp_path / "out.mp4"
+    real_write = VideoWriter.write_frame
+
+    def failing(self, frame, pts=None, duration=None):
+        if self.frames_written == 3:
+            raise CodecError("the encoder gave up")
+        real_write(self, frame, pts, duration)
+
+    monkeypatch.setattr(VideoWriter, "write_frame", failing)
+    with pytest.raises(CodecError, match="gave up"):
+        upscale_video(source, target, tiny_model(), encode=EncodeOptions(preset="ultrafast"))
+    assert "vsrt-convert" in conversion_thread
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+    assert not [t for t in threading.enumerate() if t.name in ("vsrt-convert", "vsrt-encode")]

@@ -149,6 +149,25 @@ def test_unknown_codec(tmp_path):
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_nvenc_without_its_gpu_says_what_it_needs(tmp_path):
+    if "h264_nvenc" not in av.codecs_available:
+        pytest.skip("this FFmpeg has no NVENC")
+    target = tmp_path / "out.mp4"
+    try:
+        writer = VideoWriter(target, width=64, height=64, options=EncodeOptions(codec="h264_nvenc"))
+    except CodecError as err:
+        # Where there is no NVENC (CI, a CPU, an H200): one line that says why.
+        message = str(err)
+        assert "\n" not in message and message.startswith("cannot start the h264_nvenc encoder")
+        assert "NVIDIA GPU" in message
+        assert not target.exists()
+        return
+    writer.write(np.full((64, 64, 3), 0.5, np.float32))  # a machine with NVENC: it must work
+    writer.close()
+    with av.open(str(target)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+
+
 def test_unknown_extension(tmp_path):
     with pytest.raises(CodecError) as err:
         VideoWriter(tmp_path / "out.abc", width=64, height=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 
@@ -226,6 +227,26 @@ def test_encoder_settings_per_codec():
     assert encoder_settings("libx264", 18, "slow", {"tune": "film", "crf": 20})["crf"] == "20"
     with pytest.raises(CodecError, match="unknown preset 'turbo'"):
         encoder_settings("libx264", 18, "turbo")
+
+
+@pytest.mark.parametrize("codec", ["h264_nvenc", "hevc_nvenc", "av1_nvenc"])
+def test_nvenc_gets_constant_quality_not_a_bitrate(codec):
+    if codec not in av.codecs_available:
+        pytest.skip(f"this FFmpeg has no {codec}")
+    settings = encoder_settings(codec, 19, "medium")
+    assert settings == {"rc": "vbr", "cq": "19", "b": "0", "preset": "p4"}
+    assert encoder_settings(codec, 19, "ultrafast")["preset"] == "p1"
+    assert encoder_settings(codec, 19, "veryslow")["preset"] == "p7"
+    # Every name and value is one this encoder's option table has (opening it needs an
+    # NVIDIA GPU, so the table is what can be checked without one).
+    options = {o.name: o for o in av.Codec(codec, "w").create().supported_options.private}
+    for key in ("rc", "cq", "preset"):
+        assert key in options
+    for key in ("rc", "preset"):
+        assert settings[key] in {choice.name for choice in options[key].choices}
+    assert encoder_settings(codec, 19, "p6")["preset"] == "p6"  # NVENC's own names pass through
+    with pytest.raises(CodecError, match="unknown preset"):
+        encoder_settings(codec, 19, "p9")
 
 
 def test_big_frames_get_a_shorter_lookahead():

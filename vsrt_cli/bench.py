@@ -24,7 +24,7 @@ from .inference.device import DTYPES, choose_precision, cuda_kernel_settings, re
 from .models.compute import flow_pair_macs, forward_macs_with_flow, window_macs
 from .models.vsrt import SCALE
 from .plan.cost import frame_cost, official_protocol_macs
-from .pipeline.upscale import upscale_video
+from .pipeline.upscale import converts_beside_model, upscale_video
 from .video import EncodeOptions, VideoWriter
 
 
@@ -57,10 +57,11 @@ class BenchReport:
     end_to_end_cpu_bound: float
     # The stages after the model, each alone on model-sized output frames (bicubic x4 of
     # the clip, made on the model's device and not timed): RGB -> the encoder's YUV,
-    # copy to the host included, and the encoder on frames already converted. The
-    # pipeline converts in the model's thread and encodes in its own, so where the model
-    # and the encoder do not share processors (a GPU) end to end cannot beat
-    # ``end_to_end_stage_bound_fps``: min(1 / (1/model + 1/convert), encode).
+    # copy to the host included, and the encoder on frames already converted. Where the
+    # model and the encoder do not share processors (a GPU) end to end cannot beat
+    # ``end_to_end_stage_bound_fps``: the slowest of the model, the conversion and the
+    # encoder, each in its own thread (on a GPU), or min(1 / (1/model + 1/convert),
+    # encode) where the conversion shares the model's thread.
     convert_only_fps: float
     encode_only_fps: float
     end_to_end_stage_bound_fps: float
@@ -302,7 +303,7 @@ def run_bench(
         end_to_end_cpu_bound=round(model_cpu.seconds / e2e_cpu.seconds, 3),
         convert_only_fps=_significant(stages.convert_fps),
         encode_only_fps=_significant(stages.encode_fps),
-        end_to_end_stage_bound_fps=_significant(min(1 / (1 / model_fps + 1 / stages.convert_fps), stages.encode_fps)),
+        end_to_end_stage_bound_fps=_significant(stages.bound(model_fps)),
         encoder=f"{stages.codec} {stages.pix_fmt} preset={encode.preset} crf={encode.crf:g}",
         gmac_per_frame=round(cost.total_macs / 1e9, 3),
         achieved_gmac_per_s=round(achieved, 2),
@@ -324,6 +325,13 @@ class OutputStageRates:
     encode_fps: float
     codec: str
     pix_fmt: str
+    converts_in_own_thread: bool
+
+    def bound(self, model_fps: float) -> float:
+        """The most frames per second end to end can make with a model this fast."""
+        if self.converts_in_own_thread:
+            return min(model_fps, self.convert_fps, self.encode_fps)
+        return min(1 / (1 / model_fps + 1 / self.convert_fps), self.encode_fps)
 
 
 def output_stage_rates(
@@ -357,7 +365,10 @@ def output_stage_rates(
         writer.abort()
         raise
     frames = len(clip)
-    return OutputStageRates(frames / convert_seconds, frames / encode_seconds, writer.codec, writer.pix_fmt)
+    return OutputStageRates(
+        frames / convert_seconds, frames / encode_seconds, writer.codec, writer.pix_fmt,
+        converts_beside_model(device, writer.converts_tensors),
+    )
 
 
 def _significant(value: float, digits: int = 4) -> float:

@@ -19,6 +19,10 @@ X26X_PRESETS = (
 # The same speed/quality ladder expressed in each encoder's own scale.
 _VPX_CPU_USED = dict(zip(X26X_PRESETS, ("8", "7", "6", "5", "4", "3", "2", "1", "0", "0")))
 _SVT_PRESETS = dict(zip(X26X_PRESETS, ("12", "11", "10", "9", "8", "7", "5", "4", "2", "1")))
+# NVENC's p1 (fastest) to p7 (best); its own default is p4.
+_NVENC_PRESETS = dict(zip(X26X_PRESETS, ("p1", "p1", "p2", "p3", "p4", "p4", "p5", "p6", "p7", "p7")))
+_NVENC_NATIVE_PRESETS = tuple(f"p{level}" for level in range(1, 8))
+NVENC_ENCODERS = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
 # x264 and x265 hold every frame of their rate-control lookahead: x264 about 3 bytes per
 # pixel each (44 MB per 5120x2880 frame, measured), so the presets' 40-60 frames would take
 # 2-3 GB at 4x of 720p. Lookahead is shortened so that it holds at most this many pixels:
@@ -232,6 +236,13 @@ def encoder_settings(
             settings["row-mt"] = "1"
     elif codec == "libsvtav1":
         settings = {"crf": quality, "preset": preset if preset.isdigit() else _SVT_PRESETS[_x26x_preset(preset)]}
+    elif codec in NVENC_ENCODERS:
+        # NVENC has no crf: without a quality target it aims at a bitrate (FFmpeg's
+        # default unless told), whatever the frame size, far too little for 4x frames.
+        # VBR with a constant-quality target and no bitrate cap is its crf-like mode, in
+        # the same 0-51 (AV1: 0-63) scale.
+        level = preset if preset in _NVENC_NATIVE_PRESETS else _NVENC_PRESETS[_x26x_preset(preset)]
+        settings = {"rc": "vbr", "cq": quality, "b": "0", "preset": level}
     elif codec in _QSCALE_ENCODERS:
         qscale = min(31, max(1, round(1 + crf / 6)))
         settings = {"flags": "+qscale", "global_quality": str(qscale * _LAMBDA_PER_QP)}

@@ -16,7 +16,7 @@ from ._open import av_reason
 from .colour import ColourTags, guess_matrix
 from .containers import container_format, container_label, supports_faststart, supports_rotation
 from .convert import converts_tensors, rgb_to_frame
-from .encoding import EncodeOptions, choose_video_codec, encoder_settings, writes_hdr10
+from .encoding import NVENC_ENCODERS, EncodeOptions, choose_video_codec, encoder_settings, writes_hdr10
 from .probe import VideoInfo
 from .streams import PassThrough, clean_metadata, packet_seconds, plan_stream_copy
 
@@ -255,9 +255,10 @@ class VideoWriter:
         try:
             ctx.open()
         except (av.FFmpegError, ValueError) as err:
+            hint = " (NVENC needs an NVIDIA GPU that has it, and its driver)" if self.codec in NVENC_ENCODERS else ""
             raise CodecError(
                 f"cannot start the {self.codec} encoder ({self.pix_fmt}, "
-                f"{self.width}x{self.height}): {av_reason(err)}"
+                f"{self.width}x{self.height}): {av_reason(err)}{hint}"
             ) from err
         # FFmpeg hands back the options it did not recognise instead of failing.
         unknown = sorted(wanted & set(ctx.options or {}))
