@@ -18,7 +18,7 @@ from test_training_data import natural_image, panning_frames, write_image
 from tiny_models import tiny_config
 from vsrt_cli.cli import main
 from vsrt_cli.quality.imresize import bicubic_downscale_uint8
-from vsrt_cli.training.config import RunConfig, ValidationConfig, load_config
+from vsrt_cli.training.config import CONFIG_DIR, RunConfig, ValidationConfig, load_config
 from vsrt_cli.training.trainer import Trainer, charbonnier, learning_rate
 from vsrt_cli.weights.checkpoint import load_checkpoint, load_checkpoint_model
 
@@ -369,3 +369,15 @@ def test_bundled_small_config_is_the_agreed_architecture():
     assert (model.upsample_channels, model.self_flow) == (16, "zero")
     assert config.train.train_flow is False and config.data.gt_size == 256
     assert {"cityCC0.mpg", "cockatoo.mp4"} <= set(config.data.exclude)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_every_shipped_config_loads_and_keeps_the_held_out_clips_out(path):
+    config = load_config(path)
+    assert config.name == path.stem  # its runs/<name> folder is where --resume looks
+    repo = Path(__file__).resolve().parents[1]
+    for weights in (config.train.init_weights, config.train.teacher_weights):
+        if weights is not None:  # committed files, so that the run can be repeated
+            assert (repo / weights).is_file(), weights
+    if config.data.videos and config.name != "tiny":
+        assert {"cityCC0.mpg", "cockatoo.mp4"} <= set(config.data.exclude)
