@@ -48,6 +48,15 @@ def converts_beside_model(device: torch.device, converts_tensors: bool) -> bool:
     return converts_tensors and device.type == "cuda"
 
 
+def _convert_on(device: torch.device, writer: VideoWriter, image: torch.Tensor):
+    # A new thread's current CUDA device is the first one: without this, a run on
+    # cuda:1 would also set up a context (and its memory) on cuda:0 for the pinned copies.
+    if device.type != "cuda":
+        return writer.convert(image)
+    with torch.cuda.device(device):
+        return writer.convert(image)
+
+
 def encode_queue_depth(frame_bytes: int) -> int:
     """Output frames of this many bytes that may wait for the encoder: ENCODE_DEPTH, or
     fewer when they would exceed ENCODE_QUEUE_BYTES, but always at least one."""
@@ -145,7 +154,7 @@ def upscale_video(
                     )
                     if converts_beside_model(upscaler.device, writer.converts_tensors):
                         converter = BackgroundSink(
-                            lambda item: sink.put((writer.convert(item[0]), item[1], item[2])),
+                            lambda item: sink.put((_convert_on(upscaler.device, writer, item[0]), item[1], item[2])),
                             CONVERT_DEPTH, name="vsrt-convert",
                         )
                     frames = Prefetcher(decoded(), DECODE_DEPTH)
