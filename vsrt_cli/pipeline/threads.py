@@ -1,9 +1,10 @@
 """Overlapping decode and encode with compute: one thread each, bounded queues between.
 
 PyAV and torch both release the GIL in their heavy calls, so a decoder thread, the model
-on the main thread and an encoder thread run concurrently. Queues are small, so memory
-stays a few frames deep whatever the video's length. Errors in either thread reach the
-main thread, and a stop from the main thread (error or Ctrl-C) ends both promptly.
+on the main thread and an encoder thread (on a GPU also a conversion thread in front of
+it) run concurrently. Queues are small, so memory stays a few frames deep whatever the
+video's length. Errors in any thread reach the main thread, and a stop from the main
+thread (error or Ctrl-C) ends them all promptly.
 """
 
 from __future__ import annotations
