@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsrt_cli.errors import UsageError
+from vsrt_cli.errors import InputError, UsageError
 from vsrt_cli.inference import InferenceOptions, WindowedUpscaler, choose_precision, upscale_clip, upscale_stream
 from vsrt_cli.inference.allocator import (
     M_MMAP_THRESHOLD,
@@ -268,9 +268,25 @@ def test_reduced_precision_runs_through_the_pipeline(precision):
     assert max(np.abs(a - b).max() for a, b in zip(reference, reduced)) < 0.1
 
 
-def test_bad_options_are_usage_errors():
+@pytest.mark.parametrize(
+    "options",
+    [dict(tile_overlap=8), dict(window_stride=0), dict(window_stride=4), dict(tile_batch=0), dict(ensemble=3)],
+)
+def test_bad_options_are_usage_errors(options):
+    # Also ValueErrors, for callers that catch bad values the usual way.
     with pytest.raises(UsageError):
-        WindowedUpscaler(tiny_model(), InferenceOptions(tile_overlap=8, **CPU))
+        WindowedUpscaler(tiny_model(), InferenceOptions(**options, **CPU))
+    with pytest.raises(ValueError):
+        WindowedUpscaler(tiny_model(), InferenceOptions(**options, **CPU))
+
+
+def test_in_memory_frames_must_be_float_and_of_one_size():
+    model = tiny_model()
+    with pytest.raises(InputError, match="got uint8 \\(divide 8-bit frames by 255\\)"):
+        upscale_clip(model, [np.zeros((20, 24, 3), np.uint8)], InferenceOptions(**CPU))
+    frames = [np.zeros((20, 24, 3), np.float32), np.zeros((20, 28, 3), np.float32)]
+    with pytest.raises(InputError, match="frame 1 is 28x20, but the video started at 24x20"):
+        upscale_clip(model, frames, InferenceOptions(**CPU))
 
 
 def test_tile_blend_is_made_once_per_video_and_matches_the_plan(monkeypatch):

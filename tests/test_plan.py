@@ -109,3 +109,29 @@ def test_ramp_is_symmetric_and_rises_monotonically():
 def test_redundancy_counts_padded_small_frames_as_one_tile():
     assert lr_pixels_computed(20, 30, 64, 8) == 64 * 64
     assert lr_pixels_computed(180, 320, 64, 8) == 4 * 6 * 64 * 64
+
+
+def test_an_output_folder_inside_the_input_tree_is_not_searched(tmp_path):
+    """Rerunning `vsrt upscale films -o films/4x -r --skip-existing` must not take the
+    last run's outputs for new inputs (and upscale them 16x)."""
+    from vsrt_cli.pipeline import plan_jobs
+
+    films = tmp_path / "films"
+    (films / "4x").mkdir(parents=True)
+    (films / "a.mp4").write_bytes(b"")
+    (films / "4x" / "a.mp4").write_bytes(b"")
+    jobs = plan_jobs([films], films / "4x", recursive=True)
+    assert [(job.source, job.target) for job in jobs] == [(films / "a.mp4", films / "4x" / "a.mp4")]
+    # A file named on the command line is taken wherever it is.
+    assert plan_jobs([films / "4x" / "a.mp4"], tmp_path / "b.mp4")[0].source == films / "4x" / "a.mp4"
+
+
+def test_two_inputs_for_one_output_name_are_both_named(tmp_path):
+    from vsrt_cli.errors import UsageError
+    from vsrt_cli.pipeline import plan_jobs
+
+    for folder in ("c1", "c2"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "a.mp4").write_bytes(b"")
+    with pytest.raises(UsageError, match=r"c1/a\.mp4 and \S*c2/a\.mp4 would both be written to \S*co/a\.mp4; upscale"):
+        plan_jobs([tmp_path / "c1", tmp_path / "c2"], tmp_path / "co", recursive=True)

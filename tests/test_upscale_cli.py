@@ -152,7 +152,7 @@ def test_bad_inputs_give_one_line_and_a_documented_exit_code(tmp_path, weights, 
     code = run_cli("upscale", source, "-o", tmp_path / "out.mp4", "--weights", weights, "--device", "cpu")
     assert code == expected
     err = capsys.readouterr().err.strip().splitlines()
-    assert err and err[-1].startswith(("vsrt: error:", "Error:"))
+    assert len(err) == 1 and err[0].startswith("vsrt: error:")
     assert "Traceback" not in "\n".join(err)
     assert not (tmp_path / "out.mp4").exists() and leftovers(tmp_path) == []
 
@@ -258,7 +258,9 @@ def test_interrupt_in_the_library_leaves_nothing(tmp_path, weights):
     assert not target.exists() and leftovers(tmp_path) == []
 
 
-def test_ctrl_c_exits_130_and_removes_the_partial_file(tmp_path, weights):
+@pytest.mark.parametrize("stop,expected", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_removes_the_partial_file(tmp_path, weights, stop, expected):
+    """Ctrl-C, and SIGTERM as kill, timeout, systemd and docker stop send it."""
     # Long enough that the run is still going when the Ctrl-C arrives, even on a fast machine.
     source = make_video(tmp_path / "in.mp4", width=48, height=48, frames=400)
     target = tmp_path / "out.mp4"
@@ -277,9 +279,9 @@ def test_ctrl_c_exits_130_and_removes_the_partial_file(tmp_path, weights):
     while not leftovers(tmp_path) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     assert leftovers(tmp_path), "the run should be writing its temporary file"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     code = process.wait(timeout=60)
-    assert code == 130, process.stderr.read().decode()
+    assert code == expected, process.stderr.read().decode()
     assert not target.exists() and leftovers(tmp_path) == []
 
 
@@ -318,6 +320,54 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
     five = json.loads(capsys.readouterr().out)
     assert five["flow_gmac_per_frame"] == pytest.approx(0.2498 * plan["flow_gmac_per_frame"], abs=0.01)
     assert five["gmac_per_frame"] - five["flow_gmac_per_frame"] == pytest.approx(model_part, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    "option,message",
+    [
+        (["--window-stride", "0"], "window stride must be between 1 and 3"),
+        (["--window-stride", "9"], "window stride must be between 1 and 3"),
+        (["--tile-overlap", "40"], "tile overlap must be between 0 and"),
+        (["--tile-batch", "0"], "tile batch must be at least 1"),
+        (["--precision", "fp8"], "--precision 'fp8'"),
+        (["--device", "tpu"], "--device 'tpu'"),
+        (["--preset", "bogus"], "unknown preset 'bogus'"),
+        (["--crf", "-5"], "--crf -5: must be 0 or more"),
+        (["--bogus"], "No such option '--bogus' (see 'vsrt upscale --help')"),
+        (["--crf", "abc"], "'abc' is not a valid float"),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_bad_value_is_one_line_and_exit_2_with_or_without_dry_run(tmp_path, weights, capsys, option, message, dry_run):
+    """--dry-run checks what the run checks, so a plan it prints is one the run accepts."""
+    source = make_video(tmp_path / "in.mp4", width=40, height=24, frames=3)
+    extra = ["--dry-run"] if dry_run else []
+    code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, *option, *extra)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("vsrt: error:") and message in err[0], err
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+
+
+def test_dry_run_names_the_device_precision_and_encoder_settings(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=40, height=24, frames=3)
+    args = ("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--device", "cpu", "--dry-run")
+    assert run_cli(*args, "--precision", "fp32", "--crf", "20", "--preset", "slow", "--json") == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert (plan["device"], plan["precision"]) == ("cpu", "fp32")
+    assert plan["encoder_settings"] == {"crf": "20", "preset": "slow"}
+    # The human-readable plan is the command's result too: on stdout, so it can be piped.
+    assert run_cli(*args) == 0
+    out = capsys.readouterr().out
+    assert "model: on cpu" in out and "output: libx264 yuv420p (crf=18, preset=medium)" in out
+
+
+def test_the_library_result_names_a_loaded_model(tmp_path, weights):
+    from vsrt_cli import load_model
+
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    result = upscale_video(source, tmp_path / "out.mp4", load_model(weights))
+    assert result.status == "ok" and result.model == str(weights)
 
 
 def test_interlaced_source_is_deinterlaced_and_said_so(tmp_path, weights, capsys):

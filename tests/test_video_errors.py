@@ -133,6 +133,28 @@ def test_output_under_a_regular_file(tmp_path):
         VideoWriter(blocker / "out.mp4", width=64, height=64)
 
 
+def test_an_output_folder_under_a_file_is_one_clear_error(tmp_path):
+    from vsrt_cli.pipeline import atomic_output
+
+    (tmp_path / "text.mp4").write_text("x")
+    with pytest.raises(OutputError, match="cannot make the output folder .*sub: .*text.mp4 is a file"):
+        with atomic_output(tmp_path / "text.mp4" / "sub" / "out.mp4"):
+            pass
+
+
+@pytest.mark.parametrize("stem", ["a" * 251, "\u00e9" * 125, "\u96fb\u5f71" * 41])
+def test_a_target_name_at_the_limit_gets_a_temporary_name_within_it(tmp_path, stem):
+    """Long titles (from downloaders, in any script) are legal names; their temporary must be too."""
+    from vsrt_cli.pipeline import atomic_output
+
+    target = tmp_path / f"{stem}.mp4"
+    assert len(target.name.encode()) <= 255
+    with atomic_output(target) as partial:
+        assert len(partial.name.encode()) <= 255 and partial.suffix == ".mp4" and partial.name.startswith(".")
+        partial.write_bytes(b"done")
+    assert target.read_bytes() == b"done" and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
 def test_output_path_is_a_directory(tmp_path):
     target = tmp_path / "clip.mp4"
     target.mkdir()

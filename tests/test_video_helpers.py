@@ -6,7 +6,7 @@ import av
 import numpy as np
 import pytest
 
-from vsrt_cli.errors import CodecError
+from vsrt_cli.errors import CodecError, UsageError
 from vsrt_cli.video import (
     ColourTags,
     StreamInfo,
@@ -225,8 +225,20 @@ def test_encoder_settings_per_codec():
     assert vp9["crf"] == "30" and vp9["b"] == "0"
     assert encoder_settings("libsvtav1", 25, "medium")["preset"].isdigit()
     assert encoder_settings("libx264", 18, "slow", {"tune": "film", "crf": 20})["crf"] == "20"
-    with pytest.raises(CodecError, match="unknown preset 'turbo'"):
+    with pytest.raises(UsageError, match="unknown preset 'turbo'"):
         encoder_settings("libx264", 18, "turbo")
+
+
+def test_a_rate_factor_out_of_the_encoders_range_is_a_usage_error():
+    with pytest.raises(UsageError, match="--crf -5: must be 0 or more"):
+        encoder_settings("libx264", -5, "medium")
+    with pytest.raises(UsageError, match="must be 0 or more"):
+        encoder_settings("libx264", float("nan"), "medium")
+    with pytest.raises(UsageError, match="libvpx-vp9 takes 0 to 63"):
+        encoder_settings("libvpx-vp9", 70, "medium")
+    # x264 takes any rate factor from 0 and clamps it to 51 itself.
+    assert encoder_settings("libx264", 60, "medium")["crf"] == "60"
+    assert encoder_settings("libvpx-vp9", 63, "medium")["crf"] == "63"
 
 
 @pytest.mark.parametrize("codec", ["h264_nvenc", "hevc_nvenc", "av1_nvenc"])
@@ -245,7 +257,7 @@ def test_nvenc_gets_constant_quality_not_a_bitrate(codec):
     for key in ("rc", "preset"):
         assert settings[key] in {choice.name for choice in options[key].choices}
     assert encoder_settings(codec, 19, "p6")["preset"] == "p6"  # NVENC's own names pass through
-    with pytest.raises(CodecError, match="unknown preset"):
+    with pytest.raises(UsageError, match="unknown preset"):
         encoder_settings(codec, 19, "p9")
 
 

@@ -273,3 +273,16 @@ def test_environment_variables_reach_the_hub_client(setup):
     assert done.returncode == 4, done.stderr
     assert "HF_HUB_OFFLINE" in done.stderr
     assert setup["hub"].count(resolve_only=False) == requests
+
+
+def test_hub_retry_warnings_are_kept_quiet_during_a_download():
+    """huggingface_hub logs two lines per retry; vsrt's one-line error replaces them."""
+    import logging
+
+    from vsrt_cli.weights.download import quiet_hub_retries
+
+    retries = logging.getLogger("huggingface_hub.utils._http")
+    before = retries.getEffectiveLevel()
+    with quiet_hub_retries():
+        assert not retries.isEnabledFor(logging.WARNING) and retries.isEnabledFor(logging.ERROR)
+    assert retries.getEffectiveLevel() == before

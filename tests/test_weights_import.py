@@ -219,7 +219,7 @@ def test_unknown_param_key_is_a_usage_error(tiny, tmp_path, capsys):
 
 def test_missing_source_is_reported(tmp_path, capsys):
     code, _, err = run_cli(["import-weights", tmp_path / "nope.pth", tmp_path / "x.safetensors"], capsys)
-    assert code == 1
+    assert code == 2
     assert "no such file" in err
 
 

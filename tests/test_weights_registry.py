@@ -118,6 +118,10 @@ def test_bundled_default_loads_in_eval_mode(tmp_path, monkeypatch):
     assert all(p.dtype == torch.float32 and p.device.type == "cpu" for p in model.parameters())
     assert all(torch.equal(model.state_dict()[k], v) for k, v in network.state_dict().items())
     assert resolve_weights("tiny") == tmp_path / "bundle" / "tiny.safetensors"
+    # Results name the model it came from; "auto" is a device word here as on the CLI.
+    assert model.weights_name == "tiny" and load_model("tiny", device="auto").weights_name == "tiny"
+    with pytest.raises(UsageError, match="expected auto, cpu, cuda or cuda:N"):
+        load_model(device="gpu")
 
 
 def test_damaged_bundled_file_fails_its_hash(tmp_path, monkeypatch):
@@ -199,10 +203,10 @@ def test_models_command_json_and_table(tmp_path, monkeypatch, capsys):
     assert rows["spynet-sintel"]["size"] == 5_770_988
 
     code, out, err = run_cli(["models"], capsys)
-    assert code == 0 and out == ""
+    assert code == 0 and err == ""
     for name in rows:
-        assert name in err
-    assert "vsrt download-weights spynet-sintel" in err
+        assert name in out
+    assert "vsrt download-weights spynet-sintel" in out
 
     _, manifest = tiny_bundle(tmp_path / "bundle")
     monkeypatch.setenv("VSRT_REGISTRY", str(manifest))

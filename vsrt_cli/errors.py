@@ -13,6 +13,16 @@ EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 EXIT_WEIGHTS_MISSING = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process the signal ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (kill, timeout, systemd, docker stop), raised in the main thread so that it
+    unwinds like Ctrl-C: partial outputs are removed on the way out."""
+
+
+def interrupt_exit_code(stop: BaseException) -> int:
+    return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
 
 
 class VsrtError(Exception):
@@ -21,8 +31,11 @@ class VsrtError(Exception):
     exit_code = EXIT_FAILURE
 
 
-class UsageError(VsrtError):
-    """The command line or the call's arguments do not make sense."""
+class UsageError(VsrtError, ValueError):
+    """The command line or the call's arguments do not make sense.
+
+    Also a ``ValueError``, so library callers that catch bad values the usual way catch it.
+    """
 
     exit_code = EXIT_USAGE
 

@@ -7,13 +7,14 @@ command reports errors the same way.
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
 import click
 
 from .. import __version__
-from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, VsrtError
+from ..errors import EXIT_FAILURE, EXIT_USAGE, Terminated, VsrtError, interrupt_exit_code
 from ..inference.allocator import keep_freed_memory
 from .console import error_console
 
@@ -38,28 +39,56 @@ def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv
 
 
+def _print_error(message: str) -> None:
+    """The one line every error gets, whatever raised it (scripts match on the prefix)."""
+    error_console().print(f"vsrt: error: {' '.join(message.split())}", markup=False, highlight=False)
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _terminate_like_ctrl_c():
+    """Handle SIGTERM as Ctrl-C is handled; returns the handler to put back."""
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding program's): leave signals alone
+        return None
+
+
+def _report_interrupt(stop: BaseException) -> int:
+    error_console().print("vsrt: terminated" if isinstance(stop, Terminated) else "vsrt: interrupted")
+    return interrupt_exit_code(stop)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vsrt`` script and ``python -m vsrt_cli``."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    previous = _terminate_like_ctrl_c()
     try:
         code = cli.main(args=args, prog_name="vsrt", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
-    except click.exceptions.Abort:
-        error_console().print("vsrt: interrupted")
-        code = EXIT_INTERRUPTED
+    except click.exceptions.Abort as exc:  # click's wrapper around KeyboardInterrupt
+        code = _report_interrupt(exc.__cause__ or exc)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show(file=sys.stderr)  # a bare command: its help is the answer
+        code = EXIT_USAGE
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "vsrt"
+        _print_error(f"{exc.format_message().rstrip('.')} (see '{where} --help')")
+        code = EXIT_USAGE
     except click.ClickException as exc:
-        exc.show(file=sys.stderr)
+        _print_error(exc.format_message())
         code = exc.exit_code if exc.exit_code is not None else EXIT_USAGE
     except VsrtError as exc:
         if debug:
             traceback.print_exc()
-        error_console().print(f"vsrt: error: {exc}", markup=False, highlight=False)
+        _print_error(str(exc))
         code = exc.exit_code
-    except KeyboardInterrupt:
-        error_console().print("vsrt: interrupted")
-        code = EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        code = _report_interrupt(exc)
     except Exception as exc:  # a bug: keep it to one line unless asked
         if debug:
             traceback.print_exc()
@@ -69,4 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             highlight=False,
         )
         code = EXIT_FAILURE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(code if isinstance(code, int) else 0)

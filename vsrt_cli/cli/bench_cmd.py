@@ -57,7 +57,8 @@ def bench_command(
     if preset:
         model, label = VSRTransformer(PRESETS[preset]).eval(), f"{preset} (random weights)"
     else:
-        model, label = load_model(model_name), model_name or "default"
+        model = load_model(model_name)
+        label = model.weights_name
     if threads:
         torch.set_num_threads(threads)
     options = InferenceOptions(

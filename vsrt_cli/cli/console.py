@@ -1,6 +1,8 @@
-"""Rich consoles for the CLI: everything human-readable goes to stderr.
+"""Rich consoles for the CLI.
 
-stdout is reserved for machine-readable output (``--json``) so scripts can pipe it.
+stdout carries a command's result: ``--json`` documents, and the listings that are the
+whole point of a command (``vsrt models``, ``vsrt upscale --dry-run``), so that they can
+be piped. Progress, notes, summaries beside a run, and errors go to stderr.
 Rich honours ``NO_COLOR`` and drops colours and live widgets when stderr is not a terminal.
 """
 

@@ -146,7 +146,7 @@ def eval_command(
             inference_options=options,
             max_frames=max_frames,
             progress=progress,
-            model_name=None if bicubic_only else str(weights or model_name or "default"),
+            model_name=None if model is None else model.weights_name,
             protocol=protocol,
         )
 

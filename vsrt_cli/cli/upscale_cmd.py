@@ -8,13 +8,15 @@ from pathlib import Path
 
 import click
 
-from ..errors import EXIT_INTERRUPTED, UsageError
+from ..errors import Terminated, UsageError, interrupt_exit_code
 from ..inference import InferenceOptions
 from ..pipeline import BatchOptions, Job, UpscaleResult, batch_exit_code, plan_jobs, run_job
+from ..pipeline.batch import check_batch_options
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
 from ..video.deinterlace import DEINTERLACE_MODES
 from ..weights.loading import load_model, resolve_weights
+from ..weights.registry import load_registry
 from . import cli
 from .console import error_console, output_console
 from .options import ensemble_option
@@ -89,8 +91,6 @@ def upscale_command(
         raise UsageError("use either -m/--model or --weights, not both")
     if overwrite and skip_existing:
         raise UsageError("use either -y/--overwrite or --skip-existing, not both")
-    if tile_batch is not None and tile_batch < 1:
-        raise UsageError("--tile-batch must be at least 1")
     jobs = plan_jobs(list(inputs), output, recursive)
     inference = InferenceOptions(
         window_stride=window_stride,
@@ -104,19 +104,20 @@ def upscale_command(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=parse_encoder_options(encoder_options)
     )
     weights_path = resolve_weights(weights if weights is not None else model_name)
-    label = model_name or (str(weights) if weights else "default")
     model = load_model(weights_path)
+    label = model_name or (str(weights) if weights else load_registry().default_entry().name)
+    options = BatchOptions(
+        inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace
+    )
+    check_batch_options(model, options)
     if dry_run:
         for job in jobs:
             plan = plan_job(job, model, inference, deinterlace, encode)
             if as_json:
                 output_console().print_json(json.dumps(plan))
             else:
-                error_console().print(describe_plan(plan), markup=False, highlight=False)
+                output_console().print(describe_plan(plan), markup=False, highlight=False)
         return
-    options = BatchOptions(
-        inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace
-    )
     results = run_batch(jobs, model, options, label, quiet, as_json)
     code = batch_exit_code(results)
     if code:
@@ -139,9 +140,10 @@ def run_batch(
                 if as_json:
                     sys.stdout.write(json.dumps(result.to_dict()) + "\n")
                     sys.stdout.flush()
-    except KeyboardInterrupt:
-        console.print("vsrt: interrupted; partial output removed", markup=False)
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as stop:
+        what = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        console.print(f"vsrt: {what}; partial output removed", markup=False)
+        raise click.exceptions.Exit(interrupt_exit_code(stop)) from None
     if not quiet and len(jobs) > 1:
         print_summary(console, results)
     return results

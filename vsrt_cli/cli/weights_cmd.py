@@ -25,7 +25,7 @@ from ..weights.registry import (
     user_weights_dir,
 )
 from . import cli
-from .console import error_console
+from .console import error_console, output_console
 
 TABLE_WIDTH = 150
 
@@ -57,7 +57,7 @@ def models_command(as_json: bool) -> None:
             format_count(row["macs_per_lr_pixel"]),
             format_quality(row["quality"]),
         )
-    console = error_console()
+    console = output_console()  # the listing is the command's result: `vsrt models | less` works
     # A pipe or log gets the whole table at once rather than squeezed into 80 columns.
     if not console.is_terminal:
         console.width = TABLE_WIDTH

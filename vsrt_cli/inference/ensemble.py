@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import UsageError
+
 # The size 2 version is the one that helped most on its own on the held-out clips
 # (horizontal flip +0.10 dB, transposition +0.08, time reversal +0.05).
 ENSEMBLE_SIZES = (1, 2, 4, 8, 16)
@@ -35,7 +37,7 @@ def symmetries(size: int) -> list[Symmetry]:
     """The first ``size`` of: identity, horizontal flip, vertical flip, both flips, the
     same four transposed, and all eight reversed in time."""
     if size not in ENSEMBLE_SIZES:
-        raise ValueError(f"ensemble size must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {size}")
+        raise UsageError(f"ensemble size must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {size}")
     every = [
         Symmetry(hflip, vflip, transpose, reverse)
         for reverse in (False, True)

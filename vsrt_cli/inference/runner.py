@@ -64,6 +64,23 @@ def default_tile_overlap(tile_size: int) -> int:
     return tile_size * 3 // 32
 
 
+def plan_settings(options: InferenceOptions, config: VSRTConfig) -> tuple[int, int]:
+    """The window stride and tile overlap a run uses, defaults filled in.
+
+    Every option is checked here (UsageError), and ``--dry-run`` calls it too, so that a
+    plan it prints is one the run accepts.
+    """
+    stride = default_stride(config.num_frames) if options.window_stride is None else options.window_stride
+    validate_stride(stride, config.num_frames)
+    overlap = default_tile_overlap(config.tile_size) if options.tile_overlap is None else options.tile_overlap
+    if not 0 <= overlap < config.tile_size // 2:
+        raise UsageError(f"tile overlap must be between 0 and {config.tile_size // 2 - 1} LR pixels, got {overlap}")
+    if options.tile_batch is not None and options.tile_batch < 1:
+        raise UsageError(f"tile batch must be at least 1, got {options.tile_batch}")
+    symmetries(options.ensemble)
+    return stride, overlap
+
+
 # Bytes of one tile's feature map (T x channels x S x S) that a CPU step may hold: 2 MB,
 # one core's L2 on the machines measured. With vsrt-small that is 1 tile in fp32 and 2 in
 # bf16, the fastest counts measured on a 2-core AVX2 EPYC (fp32: 0.14 s per tile alone,
@@ -89,6 +106,9 @@ def frame_to_tensor(frame: np.ndarray, tile_size: int, device: torch.device) -> 
     """HxWx3 float RGB -> [3, H', W'] on ``device``, padded up to one tile if smaller."""
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise InputError(f"expected an HxWx3 RGB frame, got shape {frame.shape}")
+    if not np.issubdtype(frame.dtype, np.floating):
+        # A uint8 frame would pass as values up to 255 and come back on that scale, wrong.
+        raise InputError(f"expected float RGB in [0, 1], got {frame.dtype} (divide 8-bit frames by 255)")
     tensor = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32)).permute(2, 0, 1).to(device)
     height, width = frame.shape[:2]
     padded_h, padded_w = padded_frame_size(height, width, tile_size)
@@ -140,19 +160,8 @@ class WindowedUpscaler:
         self.config = model.config
         self.device = resolve_device(options.device)
         self.precision = choose_precision(self.device, options.precision)
-        self.stride = options.window_stride or default_stride(self.config.num_frames)
-        validate_stride(self.stride, self.config.num_frames)
-        overlap = options.tile_overlap
-        self.overlap = default_tile_overlap(self.config.tile_size) if overlap is None else overlap
-        if not 0 <= self.overlap < self.config.tile_size // 2:
-            raise UsageError(
-                f"tile overlap must be between 0 and {self.config.tile_size // 2 - 1} LR pixels,"
-                f" got {self.overlap}"
-            )
-        try:
-            self.symmetries = symmetries(options.ensemble)
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+        self.stride, self.overlap = plan_settings(options, self.config)
+        self.symmetries = symmetries(options.ensemble)
         self.model = model_on_device(model, self.device)
         self.tile_batch = options.tile_batch or default_tile_batch(self.device, self.config, self.precision)
         self.stats = InferenceStats(
@@ -296,7 +305,8 @@ class _FrameBuffer:
             elif size != self.frame_size:
                 raise InputError(
                     f"frame {self.count} is {size[1]}x{size[0]}, but the video started at"
-                    f" {self.frame_size[1]}x{self.frame_size[0]}: size changes mid-stream are not supported"
+                    f" {self.frame_size[1]}x{self.frame_size[0]}: frames given to the upscaler must all have one size"
+                    " (vsrt's video reader fits pictures that change size to the first one)"
                 )
             self._frames[self.count] = frame_to_tensor(frame, self._tile_size, self._device)
             self.count += 1

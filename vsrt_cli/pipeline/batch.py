@@ -9,7 +9,11 @@ from torch import nn
 
 from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, VsrtError
 from ..inference import InferenceOptions
+from ..inference.device import choose_precision, resolve_device
+from ..inference.runner import plan_settings
 from ..video import EncodeOptions
+from ..video.deinterlace import check_deinterlace_mode
+from ..video.encoding import check_quality, resolve_encoder
 from .outputs import Job
 from .upscale import Progress, UpscaleResult, upscale_video
 
@@ -21,6 +25,17 @@ class BatchOptions:
     overwrite: bool = False
     skip_existing: bool = False
     deinterlace: str = "auto"
+
+
+def check_batch_options(model: nn.Module, options: BatchOptions) -> None:
+    """Raise UsageError for an option no job could run with, before the first job starts:
+    a bad value is one error and exit 2, not the same failure once per input."""
+    plan_settings(options.inference, model.config)
+    choose_precision(resolve_device(options.inference.device), options.inference.precision)
+    check_deinterlace_mode(options.deinterlace)
+    if options.encode is not None:
+        codec = options.encode.codec
+        check_quality(resolve_encoder(codec) if codec else None, options.encode.crf)
 
 
 def run_job(

@@ -7,12 +7,13 @@ import math
 from torch import nn
 
 from ..inference import InferenceOptions
-from ..inference.runner import default_tile_overlap
+from ..inference.device import choose_precision, resolve_device
+from ..inference.runner import plan_settings
 from ..models.compute import flow_pair_macs, window_macs
 from ..models.spynet import padded_size
 from ..plan.cost import frame_cost
-from ..plan.windows import default_stride, validate_stride
 from ..video import EncodeOptions, choose_video_codec, plan_stream_copy, probe
+from ..video.encoding import encoder_settings
 from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
 
@@ -31,12 +32,15 @@ def plan_job(
     encoder, pix_fmt, codec_note = choose_video_codec(
         job.target, encode.codec, info.bit_depth, pix_fmt=encode.pix_fmt, width=4 * info.width, height=4 * info.height
     )
+    settings = encoder_settings(
+        encoder, encode.crf, encode.preset, encode.encoder_options, frame_size=(4 * info.width, 4 * info.height)
+    )
+    device = resolve_device(inference.device)
+    precision = choose_precision(device, inference.precision)
     decisions = plan_stream_copy(job.target, info.streams, info.video_index)
     notes = [note for note in (job.note, codec_note, *(d.note for d in decisions)) if note]
     config = model.config
-    stride = inference.window_stride or default_stride(config.num_frames)
-    validate_stride(stride, config.num_frames)
-    overlap = default_tile_overlap(config.tile_size) if inference.tile_overlap is None else inference.tile_overlap
+    stride, overlap = plan_settings(inference, config)
     flow_size = (padded_size(max(info.height, config.tile_size)), padded_size(max(info.width, config.tile_size)))
     cost = frame_cost(
         info.height,
@@ -77,8 +81,11 @@ def plan_job(
         "gmac_per_frame": round(cost.total_macs / 1e9, 2),
         "flow_gmac_per_frame": round(cost.flow_macs / 1e9, 2),
         "total_tmac": round(cost.total_macs * frames / 1e12, 2) if frames else None,
+        "device": str(device),
+        "precision": precision,
         "encoder": encoder,
         "pix_fmt": pix_fmt,
+        "encoder_settings": settings,
         "stream_actions": [
             {"index": d.index, "kind": d.kind, "action": d.action, "target": d.target} for d in decisions
         ],
@@ -104,10 +111,16 @@ def describe_plan(plan: dict) -> str:
             f"{f', each window run {e} ways (ensemble)' if (e := plan['ensemble']) > 1 else ''}",
             f"  work: {plan['gmac_per_frame']} GMAC per frame (flow {plan['flow_gmac_per_frame']}),"
             f" {plan['total_tmac']} TMAC in total",
-            f"  output: {plan['encoder']} {plan['pix_fmt']}{_describe_actions(plan['stream_actions'])}",
+            f"  model: on {plan['device']}, {plan['precision']}",
+            f"  output: {plan['encoder']} {plan['pix_fmt']} ({_describe_settings(plan['encoder_settings'])})"
+            f"{_describe_actions(plan['stream_actions'])}",
             *(f"  note: {note}" for note in plan["notes"]),
         ]
     )
+
+
+def _describe_settings(settings: dict[str, str]) -> str:
+    return ", ".join(f"{key}={value}" for key, value in settings.items())
 
 
 def _describe_actions(actions: list[dict]) -> str:

@@ -28,17 +28,23 @@ def is_video_file(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
-def collect_inputs(inputs: list[Path], recursive: bool) -> list[tuple[Path, Path]]:
+def collect_inputs(inputs: list[Path], recursive: bool, output_dir: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, path relative to its input root) for every video the inputs name.
 
     Files are taken as given (whatever their extension); folders contribute the video
-    files directly inside them, or in the whole tree with ``recursive``.
+    files directly inside them, or in the whole tree with ``recursive``, except those
+    inside ``output_dir`` when it lies below the folder: a rerun of ``vsrt upscale
+    films -o films/4x -r`` must not take the last run's outputs for new inputs.
     """
+    outputs = output_dir.resolve() if output_dir is not None else None
     found: list[tuple[Path, Path]] = []
     for root in inputs:
         if root.is_dir():
             pattern = "**/*" if recursive else "*"
+            below = outputs is not None and outputs != root.resolve() and outputs.is_relative_to(root.resolve())
             for path in sorted(root.glob(pattern)):
+                if below and path.resolve().is_relative_to(outputs):
+                    continue
                 if path.is_file() and is_video_file(path) and not path.name.startswith("."):
                     found.append((path, path.relative_to(root)))
         elif root.exists():
@@ -56,7 +62,7 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     folder input, its path below that folder), except an extension vsrt cannot write
     (.ogv, .y4m, .mxf): that output is an MKV.
     """
-    found = collect_inputs(inputs, recursive)
+    found = collect_inputs(inputs, recursive, output_dir=output)
     if not found:
         raise UsageError("no video files found in the given inputs")
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
@@ -65,9 +71,15 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     if output.exists() and not output.is_dir():
         raise UsageError(f"-o {output}: several inputs need an output folder, and this is a file")
     jobs = [_folder_job(source, output / relative) for source, relative in found]
-    targets = [job.target.resolve() for job in jobs]
-    if len(set(targets)) != len(targets):
-        raise UsageError("two inputs would be written to the same output file; use --recursive or separate runs")
+    first: dict[Path, Path] = {}
+    for job in jobs:
+        target = job.target.resolve()
+        if target in first:
+            raise UsageError(
+                f"{first[target]} and {job.source} would both be written to {job.target};"
+                " upscale them in separate runs, to different output folders"
+            )
+        first[target] = job.source
     return jobs
 
 
@@ -90,8 +102,31 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
 
 
 def temporary_path(target: Path) -> Path:
-    """A hidden, unique name beside ``target`` that keeps its extension (the muxer uses it)."""
-    return target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.vsrt-partial{target.suffix}")
+    """A hidden, unique name beside ``target`` that keeps its extension (the muxer uses it).
+
+    The stem is shortened where needed so that the name stays within the file system's
+    limit on a name's bytes (255 on most): a legal target name must get a legal temporary.
+    """
+    tail = f".{uuid.uuid4().hex[:8]}.vsrt-partial{target.suffix}"
+    room = _name_max(target.parent) - len(("." + tail).encode())
+    stem = target.stem.encode()[: max(room, 1)].decode(errors="ignore")  # whole UTF-8 characters only
+    return target.with_name(f".{stem}{tail}")
+
+
+def _name_max(folder: Path) -> int:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return os.pathconf(folder, "PC_NAME_MAX")
+    return 255
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
+        raise OutputError(f"cannot make the output folder {folder}: {blocking} is a file") from None
+    except OSError as error:
+        raise OutputError(f"cannot make the output folder {folder}: {error.strerror or error}") from None
 
 
 @contextlib.contextmanager
@@ -100,7 +135,7 @@ def atomic_output(target: Path) -> Iterator[Path]:
 
     On any exception, Ctrl-C included, the temporary file is removed and nothing is left.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(target.parent)
     partial = temporary_path(target)
     try:
         yield partial

@@ -113,15 +113,26 @@ def upscale_video(
     temporary name and renamed at the end; on any error or interrupt the partial file is
     removed. Audio, subtitles and metadata are carried over by the encoder (see its notes).
     ``model`` is a loaded network, a registered model name, a ``.safetensors`` path, or
-    None for the bundled default. ``deinterlace``: ``auto`` runs bwdif on the frames the
-    decoder flags as interlaced, wherever they start; ``on`` on every frame; ``off`` never.
+    None for the bundled default. ``inference`` sets windows, tiles, device, precision and
+    ensemble; ``encode`` the codec, crf, preset and pixel format (None: chosen from the
+    container and the source). ``overwrite`` replaces an existing ``target`` (never the
+    source). ``deinterlace``: ``auto`` runs bwdif on the frames the decoder flags as
+    interlaced, wherever they start; ``on`` on every frame; ``off`` never. ``progress`` is
+    called with a :class:`Progress` after each output frame. ``model_name`` is what the
+    result calls the model (default: the name it was loaded by).
+
+    Raises a :class:`~vsrt_cli.errors.VsrtError` subclass: UsageError for a bad option,
+    InputError for an unreadable input, OutputError for a target it may not write,
+    CodecError for an encoder or container problem, WeightsMissingError or
+    CheckpointError for the model; KeyboardInterrupt passes through. In every case the
+    target is left as it was.
     """
     source, target = Path(source), Path(target)
     if not isinstance(model, nn.Module):
         from ..weights.loading import load_model
 
-        model_name = model_name or str(model or "default")
         model = load_model(model)
+    model_name = model_name or getattr(model, "weights_name", "")
     if not source.is_file():
         raise InputError(f"{source}: no such file")
     check_target(source, target, overwrite)

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
+from ..errors import UsageError
+
 
 @dataclass(frozen=True)
 class Window:
@@ -44,7 +46,7 @@ def default_stride(num_frames: int) -> int:
 
 def validate_stride(stride: int, num_frames: int) -> None:
     if not 1 <= stride <= num_frames:
-        raise ValueError(f"window stride must be between 1 and {num_frames} (the model's frame count), got {stride}")
+        raise UsageError(f"window stride must be between 1 and {num_frames} (the model's frame count), got {stride}")
 
 
 def reflection_circle(center: int, num_frames: int, last_index: int) -> tuple[int, ...]:

@@ -12,7 +12,7 @@ from fractions import Fraction
 import av
 import av.filter
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ._open import av_reason
 
 # auto: frames the decoder flags as interlaced; on: every frame; off: none.
@@ -21,7 +21,7 @@ DEINTERLACE_MODES = ("auto", "on", "off")
 
 def check_deinterlace_mode(mode: str) -> str:
     if mode not in DEINTERLACE_MODES:
-        raise ValueError(f"deinterlace mode must be one of {', '.join(DEINTERLACE_MODES)}, got {mode!r}")
+        raise UsageError(f"deinterlace mode must be one of {', '.join(DEINTERLACE_MODES)}, got {mode!r}")
     return mode
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import av
 
-from ..errors import CodecError
+from ..errors import CodecError, UsageError
 from .containers import container_format, container_label, muxer_accepts
 from .hdr import HDR10Metadata
 
@@ -215,6 +215,7 @@ def encoder_settings(
     anything chosen here; x264-params and x265-params are appended to vsrt's own (the
     later of two settings of one key wins), so adding one keeps the others.
     """
+    check_quality(codec, crf)
     quality = f"{crf:g}"
     if codec in ("libx264", "libx265"):
         settings = {"crf": quality, "preset": _x26x_preset(preset)}
@@ -258,13 +259,37 @@ def encoder_settings(
 
 def _x26x_preset(preset: str) -> str:
     if preset not in X26X_PRESETS:
-        raise CodecError(f"unknown preset '{preset}'; choose one of: {', '.join(X26X_PRESETS)}")
+        raise UsageError(f"unknown preset '{preset}'; choose one of: {', '.join(X26X_PRESETS)}")
     return preset
+
+
+def check_quality(codec: str | None, crf: float) -> None:
+    """A rate factor the encoder takes, or a UsageError naming its range (with no
+    ``codec`` chosen yet, only that it is not negative).
+
+    FFmpeg's own answer to one out of range is "Numerical result out of range", which does
+    not say which option. x264 and x265 take any value from 0 and clamp it to 51 themselves.
+    """
+    if not crf >= 0:  # also NaN
+        raise UsageError(f"--crf {crf:g}: must be 0 or more")
+    if codec is None:
+        return
+    key = "cq" if codec in NVENC_ENCODERS else "crf"
+    option = _private_options(codec).get(key)
+    if option is not None and option.max is not None and crf > option.max:
+        raise UsageError(f"--crf {crf:g}: {codec} takes 0 to {option.max:g}")
+
+
+def _private_options(codec: str) -> dict:
+    try:
+        return {opt.name: opt for opt in av.Codec(codec, "w").create().supported_options.private}
+    except (ValueError, av.FFmpegError):  # an encoder this FFmpeg does not have
+        return {}
 
 
 def _generic_settings(codec: str, quality: str, preset: str) -> dict[str, str]:
     """Pass crf/preset only to encoders that have them, and only values they accept."""
-    private = {opt.name: opt for opt in av.Codec(codec, "w").create().supported_options.private}
+    private = _private_options(codec)
     settings = {}
     if "crf" in private:
         settings["crf"] = quality

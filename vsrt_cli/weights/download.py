@@ -9,9 +9,12 @@ conversion of a pickled PyTorch file into a vsrt safetensors file in the user we
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import huggingface_hub
 from huggingface_hub import constants as hub_constants
@@ -135,18 +138,32 @@ def download_verified(source: HubSource, label: str, fix: str, force: bool = Fal
     return path
 
 
+@contextlib.contextmanager
+def quiet_hub_retries() -> Iterator[None]:
+    """huggingface_hub retries a failed request five times (about 25 s in all) and logs two
+    lines per try; the one-line error after them says what went wrong and what to run."""
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def hub_download(source: HubSource, label: str, fix: str, force: bool) -> Path:
     where = f"{source.repo_type} {source.repo_id}@{source.revision}"
     try:
-        return Path(
-            huggingface_hub.hf_hub_download(
-                repo_id=source.repo_id,
-                filename=source.filename,
-                repo_type=source.repo_type,
-                revision=source.revision,
-                force_download=force,
+        with quiet_hub_retries():
+            return Path(
+                huggingface_hub.hf_hub_download(
+                    repo_id=source.repo_id,
+                    filename=source.filename,
+                    repo_type=source.repo_type,
+                    revision=source.revision,
+                    force_download=force,
+                )
             )
-        )
     except LocalEntryNotFoundError:
         if hub_constants.is_offline_mode():
             raise WeightsMissingError(

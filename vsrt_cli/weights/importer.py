@@ -93,7 +93,7 @@ def read_source(path: str | Path, param_key: str | None = None) -> SourceCheckpo
     """The state dict inside a checkpoint file, whatever its container; never runs pickled code."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+        raise UsageError(f"{path}: no such file")  # like any other missing input: exit 2
     with open(path, "rb") as handle:
         head = handle.read(16)
     if not head:
@@ -253,7 +253,11 @@ def infer_config(state: dict[str, torch.Tensor], hints: dict[str, Any] | None = 
     try:
         return VSRTConfig(**values), notes
     except ValueError as exc:
-        raise CheckpointError(f"inconsistent architecture ({exc}); pass --patch-size / --heads") from None
+        assumed = [note.split(" assumed")[0] for note in notes if " assumed" in note]
+        raise CheckpointError(
+            f"inconsistent architecture ({exc}) with what was assumed ({'; '.join(assumed)}):"
+            " set what the weights do not fix with --frames, --patch-size, --heads or --self-flow"
+        ) from None
 
 
 def infer_frames(state: dict[str, torch.Tensor], depth: int, hinted: int | None, notes: list[str]) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, UsageError, WeightsMissingError
+from ..inference.device import resolve_device
 from ..models.spynet import SPyNet
 from ..models.vsrt import VSRTransformer
 from .checkpoint import (
@@ -91,15 +92,25 @@ def load_model(
     name_or_path: str | os.PathLike[str] | None = None,
     device: str | torch.device = "cpu",
 ) -> VSRTransformer:
-    """A VSRTransformer in eval mode, fp32, on ``device``: a registered name, a
-    ``.safetensors`` path, or None for the default model."""
+    """A VSRTransformer in eval mode, fp32, on ``device`` (``auto``, ``cpu``, ``cuda``,
+    ``cuda:N`` or a torch.device): a registered name, a ``.safetensors`` path, or None for
+    the default model."""
     path = resolve_weights(name_or_path)
     architecture = read_metadata(path, None).get("architecture")
     if architecture != ARCHITECTURE:
         raise UsageError(
             f"{name_or_path}: a {architecture} network, not an upscaler (load it with vsrt_cli.weights.load_spynet)"
         )
-    return load_checkpoint_model(path).to(device)
+    model = load_checkpoint_model(path).to(_device(device))
+    # What results and reports call it; a copy made with copy.deepcopy keeps it.
+    model.weights_name = load_registry().default_entry().name if name_or_path is None else os.fspath(name_or_path)
+    return model
+
+
+def _device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    return resolve_device(device)  # the same words as --device
 
 
 def load_spynet(
@@ -111,7 +122,7 @@ def load_spynet(
     architecture = read_metadata(path, None).get("architecture")
     if architecture != SPYNET_ARCHITECTURE:
         raise UsageError(f"{name_or_path}: a {architecture} network, not a SPyNet")
-    return load_spynet_checkpoint(path).to(device)
+    return load_spynet_checkpoint(path).to(_device(device))
 
 
 def installed_path(entry: ModelEntry, registry: Registry) -> Path | None:
