@@ -362,6 +362,37 @@ def test_dry_run_names_the_device_precision_and_encoder_settings(tmp_path, weigh
     assert "model: on cpu" in out and "output: libx264 yuv420p (crf=18, preset=medium)" in out
 
 
+def test_quiet_is_quiet_even_for_encoders_that_print_on_their_own(tmp_path, weights):
+    """10-bit WebM goes to SVT-AV1 here (this libvpx has no 10-bit), which prints a banner."""
+    source = make_video(tmp_path / "p10.mkv", width=16, height=16, frames=2, bit_depth=10, audio_tracks=0)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("SVT_LOG", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "vsrt_cli", "upscale", str(source), "-o", str(tmp_path / "o.webm"), "-q",
+         "--weights", str(weights), "--device", "cpu"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0 and done.stderr == "" and done.stdout == ""
+    assert (tmp_path / "o.webm").is_file()
+
+
+def test_a_dry_run_over_a_folder_plans_every_readable_file(tmp_path, weights, capsys):
+    """As the run does: one unreadable file is reported and the rest are planned (exit 3)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "0.mp4").write_text("not a video")
+    make_video(folder / "a.mp4", width=16, height=16, frames=2)
+    make_video(folder / "b.mp4", width=16, height=16, frames=3)
+    code = run_cli("upscale", folder, "-o", tmp_path / "out", "--weights", weights, "--dry-run", "--json")
+    captured = capsys.readouterr()
+    assert code == 3
+    plans = [json.loads(line) for line in captured.out.splitlines()]  # one object per line
+    assert [(Path(p["source"]).name, p["frames"], p["frames_exact"]) for p in plans] == [("a.mp4", 2, True), ("b.mp4", 3, True)]
+    errors = captured.err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("vsrt: error:") and "0.mp4" in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_library_result_names_a_loaded_model(tmp_path, weights):
     from vsrt_cli import load_model
 

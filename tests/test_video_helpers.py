@@ -192,8 +192,12 @@ def test_webm_switches_codec_with_a_note_when_the_user_chose_it():
     assert note is None  # VP9 is simply WebM's default
     codec, _, note = choose_video_codec("x.webm", "hevc", 8)
     assert codec in ("libvpx-vp9", "libsvtav1") and "libx265" in note
-    codec, pix_fmt, _ = choose_video_codec(".webm", None, 10)
+    codec, pix_fmt, note = choose_video_codec(".webm", None, 10)
     assert codec in ("libvpx-vp9", "libsvtav1") and pix_fmt.startswith("yuv420p")
+    # Another codec than WebM's usual VP9, to keep the depth, is news.
+    assert (note is None) == (codec == "libvpx-vp9")
+    if codec == "libsvtav1":
+        assert note == "libvpx-vp9 in this FFmpeg cannot encode 10-bit; using libsvtav1 to keep 10-bit precision"
 
 
 def test_aliases_and_explicit_pix_fmt():
@@ -202,6 +206,8 @@ def test_aliases_and_explicit_pix_fmt():
     assert choose_video_codec(".mp4", "libx264", 8, pix_fmt="yuv444p")[:2] == ("libx264", "yuv444p")
     with pytest.raises(CodecError, match="cannot encode pixel format 'rgb24'"):
         choose_video_codec(".mp4", "libx264", 8, pix_fmt="rgb24")
+    with pytest.raises(UsageError, match="--pix-fmt foo: not a pixel format FFmpeg knows"):
+        choose_video_codec(".mp4", "libx264", 8, pix_fmt="foo")
 
 
 def test_unknown_codec_lists_valid_choices():

@@ -323,6 +323,46 @@ def test_avi_gets_a_real_frame_rate_and_keeps_frame_order(media_dir):
     assert nearest == list(range(len(a)))
 
 
+def test_asf_is_written_without_b_frames_so_frames_keep_their_order(media_dir):
+    """ASF stores no decode order: B-frames came back as pts 40, 160, 120, 200, 80, ..."""
+    src = make_video(media_dir / "for_asf.mp4", frames=12, audio_tracks=0)
+    dst = media_dir / "out.wmv"
+    _, writer = upscale(src, dst, EncodeOptions(preset="medium"))
+    assert any("encoded without B-frames" in n for n in writer.notes)
+    with av.open(str(dst)) as container:
+        stamps = [frame.pts for frame in container.decode(video=0)]
+    assert len(stamps) == 12 and stamps[:-1] == sorted(stamps[:-1])
+    a, b = read_frames(src).frames, read_frames(dst).frames
+    nearest = [int(np.argmin([np.abs(np.repeat(np.repeat(x, 4, 0), 4, 1) - y).mean() for x in a])) for y in b]
+    assert nearest == list(range(len(a)))
+
+
+def test_an_audio_file_with_cover_art_is_one_picture_not_its_duration_in_frames(media_dir):
+    path = media_dir / "song.mp3"
+    with av.open(str(path), "w", format="mp3") as container:
+        audio = container.add_stream("libmp3lame", rate=48000)
+        cover = container.add_stream("png")
+        cover.width, cover.height, cover.pix_fmt = 32, 32, "rgb24"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 100, np.uint8), format="rgb24")
+        for packet in [*cover.encode(picture), *cover.encode()]:
+            container.mux(packet)
+        for start in range(0, 48000 * 2, 1152):
+            wave = np.sin(np.arange(start, start + 1152) / 48000 * 2 * np.pi * 440).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 48000, start
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for packet in audio.encode():
+            container.mux(packet)
+    info = probe(path)
+    # Duration x its 90 kHz "rate" was 180,000 frames: the dry run promised that much work.
+    assert (info.n_frames, info.frames_exact, info.cover_art) == (1, True, True)
+    _, writer = upscale(path, media_dir / "song.mp4")
+    assert any("only picture is its cover art" in n for n in writer.notes)
+    assert len(read_frames(media_dir / "song.mp4").frames) == 1
+
+
 def test_rotation_that_the_container_cannot_store_is_noted(media_dir, cfr_mp4):
     dst = media_dir / "rotated.ts"
     _, writer = upscale(cfr_mp4, dst)

@@ -7,6 +7,7 @@ command reports errors the same way.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import traceback
@@ -29,6 +30,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
     # The process is ours: every command that runs a model gains from it (see the module).
     keep_freed_memory()
+    # SVT-AV1 (10-bit WebM) prints a 20-line banner and warnings to stderr itself, past
+    # FFmpeg's log level and through --quiet, reading SVT_LOG once per process; 1 keeps
+    # its errors. A user's own setting wins.
+    os.environ.setdefault("SVT_LOG", "1")
 
 
 # Sub-commands register themselves on ``cli`` when imported.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import Terminated, UsageError, interrupt_exit_code
+from ..errors import Terminated, UsageError, VsrtError, interrupt_exit_code
 from ..inference import InferenceOptions
 from ..pipeline import BatchOptions, Job, UpscaleResult, batch_exit_code, plan_jobs, run_job
 from ..pipeline.batch import check_batch_options
@@ -111,17 +111,39 @@ def upscale_command(
     )
     check_batch_options(model, options)
     if dry_run:
-        for job in jobs:
-            plan = plan_job(job, model, inference, deinterlace, encode)
-            if as_json:
-                output_console().print_json(json.dumps(plan))
-            else:
-                output_console().print(describe_plan(plan), markup=False, highlight=False)
+        code = print_plans(jobs, model, options, as_json)
+        if code:
+            raise click.exceptions.Exit(code)
         return
     results = run_batch(jobs, model, options, label, quiet, as_json)
     code = batch_exit_code(results)
     if code:
         raise click.exceptions.Exit(code)
+
+
+def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) -> int:
+    """The --dry-run: each job's plan on stdout (one JSON object per line with --json), and
+    for an input that cannot be planned its error, as the run would give, on stderr."""
+    if len(jobs) == 1:  # its error is the command's: one line, its exit code
+        plans = [plan_job(jobs[0], model, options.inference, options.deinterlace, options.encode)]
+        failed = []
+    else:
+        plans, failed = [], []
+        for job in jobs:
+            try:
+                plans.append(plan_job(job, model, options.inference, options.deinterlace, options.encode))
+            except VsrtError as error:
+                message = str(error) if str(job.source) in str(error) else f"{job.source}: {error}"
+                error_console().print(f"vsrt: error: {message}", markup=False, highlight=False)
+                failed.append(UpscaleResult(str(job.source), str(job.target), "failed", error=str(error)))
+    for plan in plans:
+        if as_json:
+            sys.stdout.write(json.dumps(plan) + "\n")
+        else:
+            output_console().print(describe_plan(plan), markup=False, highlight=False)
+    sys.stdout.flush()
+    done = [UpscaleResult(plan["source"], plan["output"], "ok") for plan in plans]
+    return batch_exit_code(done + failed)
 
 
 def run_batch(

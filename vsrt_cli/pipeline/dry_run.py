@@ -13,7 +13,9 @@ from ..models.compute import flow_pair_macs, window_macs
 from ..models.spynet import padded_size
 from ..plan.cost import frame_cost
 from ..video import EncodeOptions, choose_video_codec, plan_stream_copy, probe
+from ..video.containers import container_format
 from ..video.encoding import encoder_settings
+from ..video.writer import output_notes
 from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
 
@@ -32,13 +34,20 @@ def plan_job(
     encoder, pix_fmt, codec_note = choose_video_codec(
         job.target, encode.codec, info.bit_depth, pix_fmt=encode.pix_fmt, width=4 * info.width, height=4 * info.height
     )
+    container = container_format(job.target)
     settings = encoder_settings(
-        encoder, encode.crf, encode.preset, encode.encoder_options, frame_size=(4 * info.width, 4 * info.height)
+        encoder,
+        encode.crf,
+        encode.preset,
+        encode.encoder_options,
+        frame_size=(4 * info.width, 4 * info.height),
+        container=container,
     )
     device = resolve_device(inference.device)
     precision = choose_precision(device, inference.precision)
     decisions = plan_stream_copy(job.target, info.streams, info.video_index)
-    notes = [note for note in (job.note, codec_note, *(d.note for d in decisions)) if note]
+    written = output_notes(info, container, encoder, pix_fmt, 4 * info.width, 4 * info.height)
+    notes = [note for note in (job.note, codec_note, *written, *(d.note for d in decisions)) if note]
     config = model.config
     stride, overlap = plan_settings(inference, config)
     flow_size = (padded_size(max(info.height, config.tile_size)), padded_size(max(info.width, config.tile_size)))
@@ -56,7 +65,7 @@ def plan_job(
     )
     frames = info.n_frames
     return {
-        "input": str(job.source),
+        "source": str(job.source),
         "output": str(job.target),
         "exists": job.target.exists(),
         "streams": [
@@ -65,6 +74,7 @@ def plan_job(
         "size": [info.width, info.height],
         "output_size": [4 * info.width, 4 * info.height],
         "frames": frames,
+        "frames_exact": info.frames_exact,  # false: duration x frame rate, for VFR only a guess
         "duration_s": info.duration_s,
         "bit_depth": info.bit_depth,
         "colour_matrix": info.colour.matrix,
@@ -97,10 +107,10 @@ def describe_plan(plan: dict) -> str:
     streams = ", ".join(f"#{s['index']} {s['kind']} {s['codec']}" for s in plan["streams"])
     width, height = plan["size"]
     out_w, out_h = plan["output_size"]
-    frames = plan["frames"] if plan["frames"] is not None else "unknown"
+    frames = "unknown" if plan["frames"] is None else f"{'' if plan['frames_exact'] else 'about '}{plan['frames']}"
     return "\n".join(
         [
-            f"{plan['input']} -> {plan['output']}{' (exists)' if plan['exists'] else ''}",
+            f"{plan['source']} -> {plan['output']}{' (exists)' if plan['exists'] else ''}",
             f"  streams: {streams}",
             f"  video: {width}x{height} -> {out_w}x{out_h}, {frames} frames, {plan['bit_depth']}-bit,"
             f" {plan['colour_matrix']}{', interlaced' if plan['interlaced'] else ''}"

@@ -204,8 +204,6 @@ def upscale_video(
         except PermissionError as error:
             raise OutputError(f"{target}: cannot write ({error.strerror})") from None
         notes = list(writer.notes)
-        if info.alpha:
-            notes.append("the source's transparency (alpha channel) is not kept: the output is opaque")
         if splice_note(info.splices):
             notes.append(splice_note(info.splices))
         notes += deinterlace_notes(reader.deinterlace, reader.interlaced_frames, reader.frames_read)

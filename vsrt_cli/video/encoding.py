@@ -111,8 +111,14 @@ def choose_video_codec(
     user_chose = requested is not None
     if not muxer_accepts(fmt, codec):
         replacement = _fallback_encoder(fmt, bit_depth)
+        usual = _fallback_encoder(fmt, 8)
         if user_chose:  # the default simply differs per container (VP9 for WebM): no news
             notes.append(f"{container_label(fmt)} cannot hold {codec} video; encoding with {replacement} instead")
+        elif replacement != usual:  # but a different codec than usual for the depth is
+            notes.append(
+                f"{usual} in this FFmpeg cannot encode {bit_depth}-bit; using {replacement} to keep"
+                f" {bit_depth}-bit precision"
+            )
         codec, user_chose = replacement, False
     if pix_fmt:
         _check_pix_fmt(codec, pix_fmt)
@@ -141,6 +147,10 @@ def _deep_format(codec: str) -> str | None:
 
 
 def _check_pix_fmt(codec: str, pix_fmt: str) -> None:
+    try:
+        av.VideoFormat(pix_fmt)
+    except ValueError:
+        raise UsageError(f"--pix-fmt {pix_fmt}: not a pixel format FFmpeg knows (e.g. yuv420p, yuv444p10le)") from None
     formats = encoder_pix_fmts(codec)
     if formats and pix_fmt not in formats:
         raise CodecError(
@@ -194,6 +204,12 @@ def lookahead_limit(codec: str, preset: str, width: int, height: int) -> int | N
     return limit if limit < table[preset] else None
 
 
+# Muxers that store one timestamp per packet and no decode order: ASF writes frames with
+# B-frames in decode order under their presentation times, so players (and FFmpeg) show
+# them out of order (a 4x x264 clip came back as pts 40, 160, 120, 200, 80, ...).
+NO_REORDER_CONTAINERS = ("asf",)
+
+
 def writes_hdr10(codec: str) -> bool:
     """Whether ``encoder_settings`` can pass HDR10 static metadata to this encoder."""
     return codec in _PARAMS_KEY
@@ -206,6 +222,7 @@ def encoder_settings(
     user_options: dict | None = None,
     frame_size: tuple[int, int] | None = None,
     hdr10: HDR10Metadata | None = None,
+    container: str | None = None,
 ) -> dict[str, str]:
     """Options for ``avcodec_open2``: quality and speed in the encoder's own terms.
 
@@ -213,7 +230,8 @@ def encoder_settings(
     encoder's memory does not grow with the frame size unbounded. ``hdr10`` is written
     as SEI by x264 and x265. ``user_options`` are applied last so a user can override
     anything chosen here; x264-params and x265-params are appended to vsrt's own (the
-    later of two settings of one key wins), so adding one keeps the others.
+    later of two settings of one key wins), so adding one keeps the others. ``container``
+    (the FFmpeg muxer's name) turns B-frames off where the muxer cannot store their order.
     """
     check_quality(codec, crf)
     quality = f"{crf:g}"
@@ -249,6 +267,8 @@ def encoder_settings(
         settings = {"flags": "+qscale", "global_quality": str(qscale * _LAMBDA_PER_QP)}
     else:
         settings = _generic_settings(codec, quality, preset)
+    if container in NO_REORDER_CONTAINERS:
+        settings["bf"] = "0"
     for key, value in (user_options or {}).items():
         key, value = str(key), str(value)
         if key in _PARAMS_KEY.values() and settings.get(key):

@@ -37,7 +37,7 @@ class VideoInfo:
     path: Path
     width: int
     height: int
-    n_frames: int | None
+    n_frames: int | None  # the header's count, else an estimate (see frames_exact)
     time_base: Fraction
     average_rate: Fraction | None
     duration_s: float | None
@@ -58,6 +58,8 @@ class VideoInfo:
     splices: SplicePlan = field(default_factory=SplicePlan, hash=False, compare=False)
     metadata: dict = field(default_factory=dict, hash=False, compare=False)
     video_metadata: dict = field(default_factory=dict, hash=False, compare=False)
+    frames_exact: bool = False  # n_frames is the container's own count, not duration x rate
+    cover_art: bool = False  # the picture is an attached picture (an audio file's cover)
 
 
 def probe(path) -> VideoInfo:
@@ -102,11 +104,16 @@ def _inspect(container, path: Path) -> VideoInfo:
         # shorter than the file plays.
         duration_s = float(splices.span)
     rate = stream.average_rate or stream.guessed_rate
+    cover_art = bool(stream.disposition & av.stream.Disposition.attached_pic)
+    # A cover is one picture however long the audio plays beside it.
+    frames = 1 if cover_art else estimate_frames(stream.frames, duration_s, rate)
     return VideoInfo(
         path=path,
         width=width,
         height=height,
-        n_frames=estimate_frames(stream.frames, duration_s, rate),
+        n_frames=frames,
+        frames_exact=cover_art or bool(stream.frames),
+        cover_art=cover_art,
         time_base=stream.time_base or Fraction(1, 90000),
         average_rate=Fraction(rate) if rate else None,
         duration_s=duration_s,

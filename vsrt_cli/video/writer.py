@@ -16,7 +16,14 @@ from ._open import av_reason
 from .colour import ColourTags, guess_matrix
 from .containers import container_format, container_label, supports_faststart, supports_rotation
 from .convert import converts_tensors, rgb_to_frame
-from .encoding import NVENC_ENCODERS, EncodeOptions, choose_video_codec, encoder_settings, writes_hdr10
+from .encoding import (
+    NO_REORDER_CONTAINERS,
+    NVENC_ENCODERS,
+    EncodeOptions,
+    choose_video_codec,
+    encoder_settings,
+    writes_hdr10,
+)
 from .probe import VideoInfo
 from .streams import PassThrough, clean_metadata, packet_seconds, plan_stream_copy
 
@@ -58,6 +65,51 @@ def output_colour(source: ColourTags | None, pix_fmt: str, width: int, height: i
     if pix_fmt.startswith("yuvj"):
         colour = replace(colour, range="pc", full_range=True)
     return colour, colour.output_codes(), note
+
+
+def output_notes(
+    source: VideoInfo | None, format_name: str, codec: str, pix_fmt: str, width: int, height: int
+) -> list[str]:
+    """What the output will not keep of the source, known before a frame is written.
+
+    The writer reports these and ``--dry-run`` shows them, from this one place.
+    """
+    notes = []
+    colour_note = output_colour(source.colour if source else None, pix_fmt, width, height)[2]
+    if colour_note:
+        notes.append(colour_note)
+    label = container_label(format_name)
+    if format_name == "avi":
+        notes.append("AVI stores only a constant frame rate, so timestamps may shift; prefer .mkv or .mp4")
+    if format_name in NO_REORDER_CONTAINERS:
+        notes.append(
+            f"{label} stores whole-millisecond times and no decode order: encoded without B-frames,"
+            " and timestamps may shift by a few ms; prefer .mkv or .mp4"
+        )
+    if source is None:
+        return notes
+    if source.hdr10 is not None and not writes_hdr10(codec):
+        notes.append(
+            f"the source's HDR10 mastering metadata is not carried by {codec} (x264 and x265 carry it, in .mkv or .mp4)"
+        )
+    if source.rotation and not supports_rotation(format_name):
+        notes.append(
+            f"{label} cannot store the source's {source.rotation}-degree rotation flag; the output will play unrotated"
+        )
+    ratio = source.sample_aspect_ratio
+    # MP4/MOV store it in the container from the encoder's value; Matroska would need the
+    # stream's own, which PyAV cannot set, so there only codecs with an aspect field in
+    # their bitstream keep it.
+    if ratio and format_name in ("matroska", "webm") and codec not in _CODECS_WITH_ASPECT_FIELD:
+        notes.append(
+            f"{label} output with {codec} cannot store the pixel aspect ratio {ratio.numerator}:{ratio.denominator};"
+            " it will play with square pixels (use .mp4 or x264/x265)"
+        )
+    if source.alpha:
+        notes.append("the source's transparency (alpha channel) is not kept: the output is opaque")
+    if source.cover_art:
+        notes.append("the source's only picture is its cover art: the output is that one picture, upscaled")
+    return notes
 
 
 def encoder_time_base(format_name: str, codec: str, source_time_base: Fraction, rate: Fraction) -> Fraction:
@@ -129,11 +181,10 @@ class VideoWriter:
         check_output_dir(self.path)
         self.format_name = container_format(self.path)
         self.codec, self.pix_fmt = self._choose_codec()
-        self._colour, self._codes, note = output_colour(
+        self._colour, self._codes, _ = output_colour(
             source.colour if source else None, self.pix_fmt, self.width, self.height
         )
-        if note:
-            self.notes.append(note)
+        self.notes += output_notes(source, self.format_name, self.codec, self.pix_fmt, self.width, self.height)
         if source is not None and source.average_rate:
             self._rate = Fraction(source.average_rate)
         else:
@@ -176,10 +227,6 @@ class VideoWriter:
             # A .m2ts or .mts name would switch FFmpeg to Blu-ray packets, whose stream
             # table has no AAC, MP3 or Opus; plain TS plays under any of these names.
             container_options["mpegts_m2ts_mode"] = "0"
-        if self.format_name == "avi":
-            self.notes.append(
-                "AVI stores only a constant frame rate, so timestamps may shift; prefer .mkv or .mp4"
-            )
         try:
             return av.open(str(self.path), mode="w", format=self.format_name, container_options=container_options)
         except (av.FFmpegError, OSError, ValueError) as err:
@@ -211,13 +258,14 @@ class VideoWriter:
         opts = self.options
         hdr10 = self.source.hdr10 if self.source is not None else None
         ctx.options = encoder_settings(
-            self.codec, opts.crf, opts.preset, opts.encoder_options, frame_size=(self.width, self.height), hdr10=hdr10
+            self.codec,
+            opts.crf,
+            opts.preset,
+            opts.encoder_options,
+            frame_size=(self.width, self.height),
+            hdr10=hdr10,
+            container=self.format_name,
         )
-        if hdr10 is not None and not writes_hdr10(self.codec):
-            self.notes.append(
-                f"the source's HDR10 mastering metadata is not carried by {self.codec} "
-                "(x264 and x265 carry it, in .mkv or .mp4)"
-            )
         if self.source is not None:
             stream.metadata.update(clean_metadata(self.source.video_metadata))
             self._carry_rotation(stream)
@@ -226,28 +274,13 @@ class VideoWriter:
         return stream
 
     def _carry_pixel_aspect(self, ctx, ratio) -> None:
-        # A 4x upscale scales both axes alike, so the pixel shape is unchanged.
+        # A 4x upscale scales both axes alike, so the pixel shape is unchanged (where the
+        # output cannot store it, output_notes says so).
         ctx.sample_aspect_ratio = ratio
-        # MP4/MOV store it in the container from the encoder's value; Matroska would need
-        # the stream's own, which PyAV cannot set, so there only codecs with an aspect
-        # field in their bitstream keep it.
-        if self.format_name in ("matroska", "webm") and self.codec not in _CODECS_WITH_ASPECT_FIELD:
-            self.notes.append(
-                f"{container_label(self.format_name)} output with {self.codec} cannot store the pixel aspect "
-                f"ratio {ratio.numerator}:{ratio.denominator}; it will play with square pixels (use .mp4 or x264/x265)"
-            )
 
     def _carry_rotation(self, stream) -> None:
-        rotation = self.source.rotation
-        if not rotation:
-            return
-        if supports_rotation(self.format_name):
-            stream.set_display_rotation(rotation)
-        else:
-            self.notes.append(
-                f"{container_label(self.format_name)} cannot store the source's {rotation}-degree "
-                "rotation flag; the output will play unrotated"
-            )
+        if self.source.rotation and supports_rotation(self.format_name):
+            stream.set_display_rotation(self.source.rotation)
 
     def _open_encoder(self) -> None:
         ctx = self._stream.codec_context
