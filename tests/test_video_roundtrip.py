@@ -15,6 +15,7 @@ import pytest
 
 from media import audio_packets, make_video, read_frames, stream_kinds
 from vsrt_cli.video import EncodeOptions, Frame, VideoReader, VideoWriter, probe
+from vsrt_cli.video.containers import _EXTENSIONS, keeps_file_title, keeps_stream_language, keeps_stream_title
 
 FAST = EncodeOptions(preset="ultrafast")
 
@@ -361,6 +362,27 @@ def test_an_audio_file_with_cover_art_is_one_picture_not_its_duration_in_frames(
     _, writer = upscale(path, media_dir / "song.mp4")
     assert any("only picture is its cover art" in n for n in writer.notes)
     assert len(read_frames(media_dir / "song.mp4").frames) == 1
+
+
+@pytest.mark.parametrize("ext", sorted(_EXTENSIONS))
+def test_stream_languages_titles_and_the_title_are_kept_or_said_lost(media_dir, ext):
+    """The container table against what FFmpeg's muxer really keeps, and the note."""
+    format_name = _EXTENSIONS[ext]
+    src = media_dir / "named.mkv"
+    if not src.exists():
+        make_video(src, frames=3, audio_tracks=2, title="Film")  # tracks eng "Tone 1", deu "Tone 2"
+    dst = media_dir / f"named_out{ext}"
+    _, writer = upscale(src, dst)
+    with av.open(str(dst)) as container:
+        tags = container.streams.audio[0].metadata
+        assert (tags.get("language") is not None) == keeps_stream_language(format_name)
+        assert ((tags.get("title") or tags.get("name")) == "Tone 1") == keeps_stream_title(format_name)
+        assert (container.metadata.get("title") == "Film") == keeps_file_title(format_name)
+    noted = [n for n in writer.notes if "cannot store" in n and "use .mkv to keep them" in n]
+    kept = keeps_stream_language(format_name) and keeps_stream_title(format_name) and keeps_file_title(format_name)
+    assert len(noted) == (0 if kept else 1)
+    if not keeps_stream_language(format_name):
+        assert "stream languages (eng, deu)" in noted[0]
 
 
 def test_rotation_that_the_container_cannot_store_is_noted(media_dir, cfr_mp4):

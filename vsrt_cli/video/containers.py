@@ -108,6 +108,40 @@ def supports_attachments(format_name: str) -> bool:
     return format_name == "matroska"
 
 
+# What each muxer keeps of the tags users name their streams by, as FFmpeg writes them
+# (tests mux every container and read the tags back, so these stay true).
+_DROPS_STREAM_LANGUAGE = frozenset({"avi", "flv", "mpeg", "vob"})
+_KEEPS_STREAM_TITLE = frozenset({"matroska", "webm", "avi", "nut", "mp4", "mov"})
+_DROPS_FILE_TITLE = frozenset({"mpegts", "mpeg", "vob", "3gp", "3g2"})
+
+
+def keeps_stream_language(format_name: str) -> bool:
+    return format_name not in _DROPS_STREAM_LANGUAGE
+
+
+def keeps_stream_title(format_name: str) -> bool:
+    return format_name in _KEEPS_STREAM_TITLE
+
+
+def keeps_file_title(format_name: str) -> bool:
+    return format_name not in _DROPS_FILE_TITLE
+
+
+def lost_tags_note(format_name: str, languages: list[str], titles: list[str], file_title: str | None) -> str | None:
+    """A note naming the source's stream languages and titles, and its title, that the
+    output container cannot store; None when nothing is lost."""
+    lost = []
+    if languages and not keeps_stream_language(format_name):
+        lost.append(f"stream languages ({', '.join(languages)})")
+    if titles and not keeps_stream_title(format_name):
+        lost.append(f"stream titles ({', '.join(repr(t) for t in titles)})")
+    if file_title and not keeps_file_title(format_name):
+        lost.append(f"the title {file_title!r}")
+    if not lost:
+        return None
+    return f"{container_label(format_name)} cannot store {' or '.join(lost)}; use .mkv to keep them"
+
+
 def supports_rotation(format_name: str) -> bool:
     """Muxers that write a display matrix: MP4/MOV natively, Matroska/WebM as projection."""
     return format_name in ("mp4", "mov", "matroska", "webm")

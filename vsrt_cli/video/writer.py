@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import CodecError, OutputError
 from ._open import av_reason
 from .colour import ColourTags, guess_matrix
-from .containers import container_format, container_label, supports_faststart, supports_rotation
+from .containers import container_format, container_label, lost_tags_note, supports_faststart, supports_rotation
 from .convert import converts_tensors, rgb_to_frame
 from .encoding import (
     NO_REORDER_CONTAINERS,
@@ -107,6 +107,15 @@ def output_notes(
         )
     if source.alpha:
         notes.append("the source's transparency (alpha channel) is not kept: the output is opaque")
+    named = [stream for stream in source.streams if stream.kind in ("video", "audio", "subtitle")]
+    tags_note = lost_tags_note(
+        format_name,
+        [stream.language for stream in named if stream.language and stream.language != "und"],
+        [stream.title for stream in named if stream.title],
+        source.metadata.get("title"),
+    )
+    if tags_note:
+        notes.append(tags_note)
     if source.cover_art:
         notes.append("the source's only picture is its cover art: the output is that one picture, upscaled")
     return notes
