@@ -169,9 +169,20 @@ def test_table_output(dataset, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # keep headers on one line whatever the terminal
     code, out, err = _run_cli(capsys, "eval", str(root), "--bicubic-only", "--rgb")
     assert code == 0, err
-    text = out + err
     for needle in ("calendar", "walk", "Mean", "Bic PSNR-Y", "Bic SSIM-RGB"):
-        assert needle in text
+        assert needle in out  # the result goes to stdout: `vsrt eval ... > scores.txt`
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--precision", "bogus"], ["--device", "bogus"], ["--window-stride", "9"], ["--tile-overlap", "64"]],
+)
+def test_a_bad_option_value_is_a_usage_error_before_any_clip_is_read(tmp_path, capsys, option):
+    # The GT folder holds no clip at all: the option is what is wrong, and is said first.
+    code, out, err = _run_cli(capsys, "eval", str(tmp_path), *option)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vsrt: error:") and "no clips" not in lines[0]
 
 
 def test_errors_are_one_line_with_exit_codes(tmp_path, capsys, dataset):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -381,3 +384,65 @@ def test_every_shipped_config_loads_and_keeps_the_held_out_clips_out(path):
             assert (repo / weights).is_file(), weights
     if config.data.videos and config.name != "tiny":
         assert {"cityCC0.mpg", "cockatoo.mp4"} <= set(config.data.exclude)
+
+
+@pytest.mark.parametrize("stop,expected", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stopped_run_saves_and_exits_with_the_signals_code(photo_dir, tmp_path, monkeypatch, capsys, stop, expected):
+    """Saved and resumable, but not finished: `vsrt train ... && vsrt eval ...` must not go on."""
+    config_file = tmp_path / "run.json"
+    config_file.write_text(json.dumps(tiny(photo_dir, tmp_path, total_steps=50).to_dict()))
+    take_step = Trainer.train_step
+
+    def step_then_signal(self, *args):
+        loss = take_step(self, *args)
+        if self.step == 2:
+            os.kill(os.getpid(), stop)
+        return loss
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_signal)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(config_file), "--out", str(tmp_path / "run"), "--threads", "1"])
+    assert exit_info.value.code == expected
+    printed = capsys.readouterr()
+    assert f"stopped at step 2 ({stop.name})" in printed.out + printed.err
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=False)["step"] == 2
+
+
+@pytest.mark.parametrize(
+    "section,field,value,message",
+    [
+        ("train", "batch_size", "2", 'train.batch_size must be a whole number, got "2"'),
+        ("train", "lr", "0.001", "train.lr must be a number"),
+        ("train", "total_steps", None, "train.total_steps must be a whole number, got null"),
+        ("train", "total_steps", 20.5, "a whole number, got 20.5"),
+        ("train", "betas", [0.9], "train.betas must be a list of 2 numbers"),
+        ("train", "grad_clip", -1, "train.grad_clip must be above 0"),
+        ("data", "exclude", "p0.png", "data.exclude must be a list of strings"),
+        ("data", "gt_size", 0, "positive multiple of 4"),
+        ("validation", "every_steps", -1, "validation.every_steps must be >= 0"),
+        ("model", "channels", -1, "channels must be at least 1"),
+    ],
+)
+def test_a_wrong_config_value_is_one_usage_error(section, field, value, message):
+    """Not a TypeError deep in training, and not silently wrong training (a negative
+    grad_clip turned every gradient around; an exclude string was split into letters)."""
+    from vsrt_cli.errors import UsageError
+
+    raw = load_config("tiny").to_dict()
+    raw[section][field] = value
+    with pytest.raises(UsageError, match=re.escape(message)):
+        RunConfig.from_dict(raw)
+    raw = load_config("tiny").to_dict()
+    raw["train"] = []
+    with pytest.raises(UsageError, match="config section 'train' must be an object"):
+        RunConfig.from_dict(raw)
+
+
+def test_a_damaged_cache_entry_is_made_again(tmp_path):
+    from vsrt_cli.training.cache import cached
+
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert np.array_equal(cached(tmp_path, "photo", "k1", lambda: array), array)
+    entry = tmp_path / "photo-k1.npy"
+    entry.write_bytes(entry.read_bytes()[:100])  # a disk that filled up mid-write, say
+    assert np.array_equal(cached(tmp_path, "photo", "k1", lambda: array), array)

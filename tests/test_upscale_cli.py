@@ -393,6 +393,15 @@ def test_a_dry_run_over_a_folder_plans_every_readable_file(tmp_path, weights, ca
     assert not (tmp_path / "out").exists()
 
 
+def test_a_truncated_input_says_how_many_frames_it_lost(tmp_path):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=40, faststart=True)
+    data = source.read_bytes()
+    source.write_bytes(data[: len(data) // 2])  # the index (at the front) still lists all 40
+    result = upscale_video(source, tmp_path / "out.mp4", tiny_model())
+    assert result.status == "ok" and 0 < result.frames < 40
+    assert f"the container lists 40 frames but only {result.frames} could be decoded" in " ".join(result.notes)
+
+
 def test_the_library_result_names_a_loaded_model(tmp_path, weights):
     from vsrt_cli import load_model
 

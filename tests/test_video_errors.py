@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 
 import av
@@ -153,6 +154,50 @@ def test_a_target_name_at_the_limit_gets_a_temporary_name_within_it(tmp_path, st
         assert len(partial.name.encode()) <= 255 and partial.suffix == ".mp4" and partial.name.startswith(".")
         partial.write_bytes(b"done")
     assert target.read_bytes() == b"done" and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_a_file_that_appears_at_the_target_meanwhile_is_not_replaced_without_overwrite(tmp_path):
+    from vsrt_cli.pipeline import atomic_output
+
+    target = tmp_path / "out.mp4"
+    with pytest.raises(OutputError, match="appeared while vsrt was writing it") as err:
+        with atomic_output(target, overwrite=False) as partial:
+            partial.write_bytes(b"vsrt's output")
+            target.write_bytes(b"precious")  # another run, another program
+    assert target.read_bytes() == b"precious"
+    kept = [p for p in tmp_path.iterdir() if p != target]
+    assert len(kept) == 1 and kept[0].read_bytes() == b"vsrt's output" and kept[0].name in one_line(err)
+    with atomic_output(target, overwrite=True) as partial:  # -y: replaced, as asked
+        partial.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+
+
+def test_a_failed_output_takes_its_new_folders_with_it_and_cleanup_never_hides_the_error(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from vsrt_cli.pipeline import atomic_output
+
+    with pytest.raises(ValueError, match="the real error"):
+        with atomic_output(tmp_path / "new" / "deeper" / "out.mp4") as partial:
+            partial.write_bytes(b"half")
+            raise ValueError("the real error")
+    assert list(tmp_path.iterdir()) == []
+    # On a read-only file system the partial file cannot be removed either; that must not
+    # replace the error that stopped the run.
+    monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: (_ for _ in ()).throw(OSError(30, "Read-only")))
+    with pytest.raises(ValueError, match="the real error"):
+        with atomic_output(tmp_path / "out.mp4"):
+            raise ValueError("the real error")
+
+
+def test_a_pipe_or_device_is_refused_before_anything_opens_it(tmp_path):
+    from vsrt_cli.errors import UsageError
+    from vsrt_cli.pipeline import plan_jobs
+
+    fifo = tmp_path / "fifo.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="not a regular file"):
+        plan_jobs([fifo], tmp_path / "out.mp4")
 
 
 def test_output_path_is_a_directory(tmp_path):

@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> None:
         code = exc.exit_code
     except KeyboardInterrupt as exc:
         code = _report_interrupt(exc)
+    except OSError as exc:  # the system's refusal (disk full, read-only, permission): not a bug
+        where = f": {exc.filename}" if exc.filename else ""
+        _print_error(f"{exc.strerror or exc}{where}")
+        code = EXIT_FAILURE
     except Exception as exc:  # a bug: keep it to one line unless asked
         if debug:
             traceback.print_exc()

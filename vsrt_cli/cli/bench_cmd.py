@@ -14,7 +14,7 @@ from ..models import PRESETS, VSRTransformer
 from ..video import EncodeOptions
 from ..weights.loading import load_model
 from . import cli
-from .console import error_console, output_console
+from .console import output_console
 from .options import ensemble_option
 
 
@@ -73,6 +73,6 @@ def bench_command(
     if as_json:
         output_console().print_json(json.dumps(report))
         return
-    console = error_console()
+    console = output_console()  # the result, as with --json
     for key, value in report.items():
         console.print(f"{key:>28}: {value}", markup=False, highlight=False)

@@ -14,9 +14,11 @@ from rich.table import Table
 
 from ..errors import UsageError
 from ..inference import InferenceOptions
+from ..inference.device import choose_precision, resolve_device
+from ..inference.runner import plan_settings
 from ..weights.loading import load_model
 from . import cli
-from .console import error_console
+from .console import error_console, output_console
 from .options import ensemble_option
 
 
@@ -116,6 +118,9 @@ def eval_command(
             precision=precision or "auto",
             ensemble=ensemble,
         )
+        # Checked before any clip is read, so that a bad value is a usage error (exit 2).
+        plan_settings(options, model.config)
+        choose_precision(resolve_device(options.device), options.precision)
 
     err = error_console()
     # A live bar only makes sense on a terminal; in logs and pipes it would
@@ -154,4 +159,4 @@ def eval_command(
         sys.stdout.write(json.dumps(report.to_dict(), allow_nan=False) + "\n")
         sys.stdout.flush()
     else:
-        err.print(_table(report, rgb))
+        output_console().print(_table(report, rgb))  # the result: `vsrt eval ... > scores.txt` works

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
+from ..errors import EXIT_INTERRUPTED, EXIT_TERMINATED, UsageError
 from . import cli
 from .console import error_console
 
@@ -68,3 +68,7 @@ def train_command(
     best = summary["best"]
     best_text = f", best PSNR-Y {best['psnr_y']:.3f} dB at step {best['step']}" if best else ""
     err.print(f"stopped at step {summary['step']} ({summary['stopped']}){best_text}")
+    # Saved and resumable, but not finished: `vsrt train ... && vsrt eval ...` must not go on.
+    stopped_by = {"SIGTERM": EXIT_TERMINATED, "SIGINT": EXIT_INTERRUPTED}.get(summary["stopped"])
+    if stopped_by is not None:
+        raise click.exceptions.Exit(stopped_by)

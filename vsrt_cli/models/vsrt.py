@@ -56,6 +56,14 @@ class VSRTConfig:
     flow_levels: int = PYRAMID_LEVELS
 
     def __post_init__(self) -> None:
+        for name in ("channels", "tile_size", "patch_size", "heads", "depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("extract_blocks", "feedforward_blocks", "reconstruct_blocks"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.upsample_channels is not None and self.upsample_channels < 1:
+            raise ValueError(f"upsample_channels must be at least 1, got {self.upsample_channels}")
         if self.num_frames < 1 or self.num_frames % 2 == 0:
             # Windows are centred on a frame and padded symmetrically, as in the official code.
             raise ValueError(f"num_frames must be odd and at least 1, got {self.num_frames}")

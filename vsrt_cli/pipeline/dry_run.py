@@ -77,7 +77,8 @@ def plan_job(
         "frames_exact": info.frames_exact,  # false: duration x frame rate, for VFR only a guess
         "duration_s": info.duration_s,
         "bit_depth": info.bit_depth,
-        "colour_matrix": info.colour.matrix,
+        "colour_matrix": info.colour.matrix,  # as tagged; "unknown" when untagged
+        "colour_matrix_used": info.colour.matrix_used,
         "interlaced": info.interlaced,
         "deinterlace": wants_deinterlace(deinterlace, info.interlaced),
         "window_frames": config.num_frames,
@@ -113,7 +114,8 @@ def describe_plan(plan: dict) -> str:
             f"{plan['source']} -> {plan['output']}{' (exists)' if plan['exists'] else ''}",
             f"  streams: {streams}",
             f"  video: {width}x{height} -> {out_w}x{out_h}, {frames} frames, {plan['bit_depth']}-bit,"
-            f" {plan['colour_matrix']}{', interlaced' if plan['interlaced'] else ''}"
+            f" {plan['colour_matrix_used']}{' (assumed)' if plan['colour_matrix'] == 'unknown' else ''}"
+            f"{', interlaced' if plan['interlaced'] else ''}"
             f"{', deinterlaced first (bwdif)' if plan['deinterlace'] else ''}",
             f"  windows: {plan['windows']} of {plan['window_frames']} frames, stride {plan['window_stride']}",
             f"  tiles: {plan['tiles_per_window']} per window ({plan['tile_size']} px, overlap {plan['tile_overlap']}),"

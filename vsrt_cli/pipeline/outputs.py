@@ -47,8 +47,10 @@ def collect_inputs(inputs: list[Path], recursive: bool, output_dir: Path | None 
                     continue
                 if path.is_file() and is_video_file(path) and not path.name.startswith("."):
                     found.append((path, path.relative_to(root)))
-        elif root.exists():
+        elif root.is_file():
             found.append((root, Path(root.name)))
+        elif root.exists():  # opening a pipe would wait for a writer forever
+            raise UsageError(f"{root}: not a regular file (a pipe or a device); vsrt reads video files")
         else:
             raise UsageError(f"input not found: {root}")
     return found
@@ -69,6 +71,8 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     if single_file and not output.is_dir() and output.suffix:
         return [Job(found[0][0], output)]
     if output.exists() and not output.is_dir():
+        if single_file:  # no extension to say which container (e.g. /dev/null)
+            raise UsageError(f"-o {output}: not a folder, and a name without an extension such as .mp4")
         raise UsageError(f"-o {output}: several inputs need an output folder, and this is a file")
     jobs = [_folder_job(source, output / relative) for source, relative in found]
     first: dict[Path, Path] = {}
@@ -92,6 +96,8 @@ def _folder_job(source: Path, target: Path) -> Job:
 
 def check_target(source: Path, target: Path, overwrite: bool) -> None:
     """Refuse to write over an input, or over an existing file without ``overwrite``."""
+    if target.is_symlink() and not target.exists() and not overwrite:
+        raise OutputError(f"{target}: a link (to a missing file) is there already (use -y/--overwrite to replace it)")
     if target.exists():
         if source.exists() and os.path.samefile(source, target):
             raise OutputError(f"{target}: refusing to write over the input")
@@ -119,9 +125,12 @@ def _name_max(folder: Path) -> int:
     return 255
 
 
-def _make_folder(folder: Path) -> None:
+def _make_folder(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents; returns the folders it made, deepest first."""
+    made = [p for p in (folder, *folder.parents) if not p.exists() and not p.is_symlink()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        return made
     except (FileExistsError, NotADirectoryError):
         blocking = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), folder)
         raise OutputError(f"cannot make the output folder {folder}: {blocking} is a file") from None
@@ -130,18 +139,53 @@ def _make_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(target: Path) -> Iterator[Path]:
+def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path; rename it onto ``target`` only if the block completes.
 
-    On any exception, Ctrl-C included, the temporary file is removed and nothing is left.
+    On any exception, Ctrl-C included, the temporary file is removed, and so are the
+    folders made for it, and nothing is left. Without ``overwrite``, a file that
+    appeared at ``target`` while the block ran (another run, another program) is kept,
+    and the finished output goes beside it under a name the error gives.
     """
-    _make_folder(target.parent)
+    made = _make_folder(target.parent)
     partial = temporary_path(target)
+    finished = False
     try:
         yield partial
         if not partial.exists():
-            raise OutputError(f"{target}: nothing was written")
-        os.replace(partial, target)
+            raise OutputError(f"{target}: nothing was written, or the file being written was removed")
+        if overwrite:
+            os.replace(partial, target)
+        else:
+            _rename_without_replacing(partial, target)
+        finished = True
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        # Only cleaning up: an error here (a read-only or vanished folder) must not hide
+        # the one that brought us here.
+        with contextlib.suppress(OSError):
             partial.unlink()
+        if not finished:
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if still empty
+
+
+def _rename_without_replacing(partial: Path, target: Path) -> None:
+    """os.replace, except that an existing ``target`` stays: a hard link fails if the name
+    is taken, atomically; where links are not supported (FAT, some network shares) the
+    check and the rename are two steps."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        kept = target.with_name(f"{target.stem}.vsrt-{uuid.uuid4().hex[:8]}{target.suffix}")
+        os.replace(partial, kept)
+        raise OutputError(
+            f"{target} appeared while vsrt was writing it (another run?); it was left as it is,"
+            f" and this run's output is {kept.name}"
+        ) from None
+    except OSError:
+        if os.path.lexists(target):
+            raise OutputError(f"{target} appeared while vsrt was writing it; rerun with -y to replace it") from None
+        os.replace(partial, target)
+        return
+    partial.unlink()

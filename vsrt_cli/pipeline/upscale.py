@@ -134,7 +134,7 @@ def upscale_video(
         model = load_model(model)
     model_name = model_name or getattr(model, "weights_name", "")
     if not source.is_file():
-        raise InputError(f"{source}: no such file")
+        raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
     check_target(source, target, overwrite)
     started = time.monotonic()
     # Each video starts from the memory it needs, not what earlier work left in the heap
@@ -153,7 +153,7 @@ def upscale_video(
                 yield frame.rgb
 
         try:
-            with atomic_output(target) as partial:
+            with atomic_output(target, overwrite=overwrite) as partial:
                 writer = sink = converter = frames = None
                 try:
                     # Inside the try: a Ctrl-C that lands while the threads are being
@@ -201,8 +201,8 @@ def upscale_video(
                             stop()
                     raise
                 frames.close()
-        except PermissionError as error:
-            raise OutputError(f"{target}: cannot write ({error.strerror})") from None
+        except OSError as error:  # the output side: the reader wraps its own as InputError
+            raise OutputError(f"{target}: cannot write ({error.strerror or error})") from None
         notes = list(writer.notes)
         if splice_note(info.splices):
             notes.append(splice_note(info.splices))
@@ -215,6 +215,11 @@ def upscale_video(
             notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")
         if reader.corrupt_frames:
             notes.append(f"{reader.corrupt_frames} frame(s) decoded from damaged data were upscaled as decoded")
+        if info.frames_exact and info.n_frames and done < info.n_frames:
+            notes.append(
+                f"the container lists {info.n_frames} frames but only {done} could be decoded"
+                " (is the file truncated or damaged?)"
+            )
         if upscaler.stats.oom_retries:
             notes.append(
                 f"ran out of {upscaler.stats.device} memory {upscaler.stats.oom_retries} time(s); "

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
+
 # Bump when the cached arrays would come out differently, so stale caches are not reused.
 CACHE_VERSION = 1
 
@@ -61,8 +63,14 @@ def cached(cache_dir: Path | None, name: str, key: str, build) -> np.ndarray:
     """``build()``'s array, stored as ``.npy`` under ``cache_dir`` and memory-mapped after."""
     if cache_dir is None:
         return build()
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise UsageError(f"data.cache_dir {cache_dir} is a file, not a folder")
     target = cache_dir / f"{name}-{key}.npy"
-    if not target.exists():
-        save_atomic(target, build())
-        drop_stale_entries(cache_dir, name, key)
+    if target.exists():
+        try:
+            return np.load(target, mmap_mode="r")
+        except (ValueError, OSError, EOFError):  # damaged (a disk that filled up, an edit): make it again
+            target.unlink(missing_ok=True)
+    save_atomic(target, build())
+    drop_stale_entries(cache_dir, name, key)
     return np.load(target, mmap_mode="r")

@@ -71,8 +71,8 @@ class DataConfig:
         return config
 
     def check(self) -> None:
-        if self.gt_size % 4:
-            raise UsageError(f"data.gt_size must be a multiple of 4, got {self.gt_size}")
+        if self.gt_size < 4 or self.gt_size % 4:
+            raise UsageError(f"data.gt_size must be a positive multiple of 4, got {self.gt_size}")
         if not 0.0 <= self.video_fraction <= 1.0:
             raise UsageError("data.video_fraction must be between 0 and 1")
         factors = self.photo_downscales
@@ -159,6 +159,9 @@ class TrainConfig:
             raise UsageError("train.teacher_weight must be >= 0")
         if self.log_every < 1 or self.checkpoint_minutes <= 0:
             raise UsageError("train.log_every must be >= 1 and train.checkpoint_minutes > 0")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            # clip_grad_norm_ with a negative limit turns every gradient around.
+            raise UsageError(f"train.grad_clip must be above 0 (or null: no clipping), got {self.grad_clip}")
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,8 @@ class RunConfig:
         train = _build(TrainConfig, raw.get("train", {}), "train")
         train.check()
         validation = _build(ValidationConfig, raw.get("validation", {}), "validation")
+        if validation.every_steps < 0 or validation.frames < 1:
+            raise UsageError("validation.every_steps must be >= 0 (0: never) and validation.frames >= 1")
         return cls(
             name=raw["name"],
             model=model,
@@ -215,12 +220,62 @@ class RunConfig:
 
 
 def _build(cls, values: dict[str, Any], section: str):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
+    if not isinstance(values, dict):
+        raise UsageError(f"config section {section!r} must be an object of fields, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise UsageError(f"unknown {section} config fields: {', '.join(unknown)}")
+    for name, value in values.items():
+        # Annotations are strings here (postponed evaluation): "int", "float | None", ...
+        wanted = str(fields[name].type)
+        if not _matches(value, wanted):
+            raise UsageError(f"{section}.{name} must be {_in_words(wanted)}, got {json.dumps(value)}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     return cls(**values)
+
+
+def _matches(value: Any, annotation: str) -> bool:
+    """Whether a JSON value fits a simple annotation: int, float, str, bool, None, tuple[X, ...],
+    tuple[X, Y] and unions of them (the only kinds the config dataclasses use)."""
+    for option in (part.strip() for part in annotation.split(" | ")):
+        if option == "None" and value is None:
+            return True
+        if option == "bool" and isinstance(value, bool):
+            return True
+        if option == "int" and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True
+        if option == "str" and isinstance(value, str):
+            return True
+        if option.startswith("tuple[") and isinstance(value, (list, tuple)):
+            inner = option[len("tuple[") : -1]
+            if inner.endswith(", ..."):
+                if all(_matches(item, inner[: -len(", ...")]) for item in value):
+                    return True
+            else:
+                kinds = [kind.strip() for kind in inner.split(",")]
+                if len(kinds) == len(value) and all(_matches(item, kind) for item, kind in zip(value, kinds)):
+                    return True
+    return False
+
+
+def _in_words(annotation: str) -> str:
+    words = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false", "None": "null"}
+    options = []
+    for option in (part.strip() for part in annotation.split(" | ")):
+        if option.startswith("tuple["):
+            inner = option[len("tuple[") : -1]
+            plural = {"int": "whole numbers", "float": "numbers", "str": "strings"}
+            options.append(
+                f"a list of {plural.get(inner[:-5], inner[:-5])}"
+                if inner.endswith(", ...")
+                else f"a list of {len(inner.split(','))} numbers"
+            )
+        else:
+            options.append(words.get(option, option))
+    return " or ".join(options)
 
 
 def _jsonable(value: Any) -> Any:

@@ -29,7 +29,7 @@ import av
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..quality.clips import read_image
 from .cache import cache_key, cached, drop_stale_entries, entry_name, save_atomic
 from .camera import CameraPath, render_path, sample_camera_path
@@ -138,7 +138,7 @@ class PhotoSource:
 
 def _files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
     if not folder.is_dir():
-        raise InputError(f"training data folder {folder} does not exist")
+        raise UsageError(f"training data folder {folder} does not exist (or is not a folder)")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in extensions)
 
 

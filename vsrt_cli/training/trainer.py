@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, InputError, UsageError
+from ..errors import CheckpointError, InputError, Terminated, UsageError, VsrtError
 from ..inference.ensemble import ensemble_forward, symmetries
 from ..models.spynet import load_basicsr_spynet
 from ..models.vsrt import VSRTConfig, VSRTransformer
@@ -83,7 +83,7 @@ def load_spynet_weights(model: VSRTransformer, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise InputError(f"SPyNet weights {path} not found") from None
+        raise UsageError(f"SPyNet weights {path} not found") from None
     except Exception as exc:  # torch raises several types for a bad file
         raise CheckpointError(f"{path}: not a readable weights file ({exc})") from None
     for key in ("params", "state_dict"):
@@ -470,7 +470,7 @@ class Trainer:
 
     def _request_stop(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
         if self._stop_reason is not None:
-            raise KeyboardInterrupt
+            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
         self._stop_reason = signal.Signals(signum).name
         self.note(f"{self._stop_reason}: stopping after this step and saving (send again to abort)")
 
@@ -512,7 +512,10 @@ class Trainer:
                 loss = self.train_step(lr_frames, gt_frames)
                 t2 = time.perf_counter()
                 if not math.isfinite(loss):
-                    raise RuntimeError(f"the loss became {loss} at step {self.step}; not saving this state")
+                    raise VsrtError(
+                        f"the loss became {loss} at step {self.step}, so this state is not saved; the last"
+                        " checkpoint is intact (a lower train.lr, or train.grad_clip, usually prevents this)"
+                    )
                 self.seconds += t2 - t0
                 window["loss"] += loss
                 window["steps"] += 1

@@ -10,6 +10,7 @@ standalone SPyNet (``spynet``, config ``{}``), the flow network a training run s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, OutputError
 from ..models.spynet import PYRAMID_LEVELS, SPyNet
 from ..models.vsrt import VSRTConfig, VSRTransformer
 
@@ -72,10 +73,22 @@ def write_checkpoint(
     temporary = path.with_name(f".{path.name}.partial")
     try:
         save_file(tensors, str(temporary), metadata=meta)
+        # safetensors writes 0600; a weights file is shared like any other the user makes.
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
+    except (OSError, SafetensorError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise OutputError(f"cannot write {path}: {reason}") from None
     finally:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading it means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def read_metadata(path: str | os.PathLike[str], architecture: str | None = ARCHITECTURE) -> dict[str, str]:
