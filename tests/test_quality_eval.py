@@ -324,3 +324,18 @@ def test_the_official_protocol_is_timed_and_follows_the_precision(tmp_path):
     # It computes the clip up front; that time is the model's, not zero.
     assert all(r.clips[0].model_seconds > 0 for r in reports.values())
     assert reports["fp32"].clips[0].per_frame["psnr_y"] != reports["bf16"].clips[0].per_frame["psnr_y"]
+
+
+@pytest.mark.parametrize("pix_fmt,channels", [("rgb48be", 3), ("gray16be", 1)])
+def test_a_16_bit_frame_is_read_as_matlab_im2uint8_reads_it(tmp_path, pix_fmt, channels):
+    """round(v / 257); swscale's own step was one code off for about half the pixels."""
+    values = np.random.default_rng(0).integers(0, 65536, (16, 20, channels), dtype=np.uint16)
+    native = "rgb48le" if channels == 3 else "gray16le"
+    with av.open(str(tmp_path / "deep.png"), "w", format="image2") as container:
+        stream = container.add_stream("png")
+        stream.width, stream.height, stream.pix_fmt = 20, 16, pix_fmt
+        frame = av.VideoFrame.from_ndarray(values if channels == 3 else values[..., 0], format=native)
+        for packet in [*stream.encode(frame.reformat(format=pix_fmt)), *stream.encode()]:
+            container.mux(packet)
+    expected = np.repeat(np.round(values / 257.0).astype(np.uint8), 3 // channels, axis=2)
+    assert np.array_equal(read_image(tmp_path / "deep.png"), expected)

@@ -49,11 +49,18 @@ def _is_video(path: Path) -> bool:
 
 
 def read_image(path: Path | str) -> np.ndarray:
-    """Decode one image file to HxWx3 uint8 RGB (alpha dropped, grey expanded)."""
+    """Decode one image file to HxWx3 uint8 RGB (alpha dropped, grey expanded).
+
+    A 16-bit image becomes round(v / 257), as MATLAB's im2uint8 maps 0..65535 to 0..255;
+    swscale's own 16-to-8-bit step differs by one code for about half of the pixels.
+    """
     path = Path(path)
     try:
         with av.open(str(path)) as container:
             for frame in container.decode(video=0):
+                if max(component.bits for component in frame.format.components) > 8:
+                    deep = frame.to_ndarray(format="rgb48le").astype(np.float64)
+                    return np.round(deep / 257.0).astype(np.uint8)
                 return frame.to_ndarray(format="rgb24")
     except (av.FFmpegError, OSError, ValueError, IndexError) as exc:
         raise InputError(f"cannot read frame {path}: {exc}") from exc
