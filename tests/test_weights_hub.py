@@ -217,6 +217,16 @@ def test_unreachable_hub_names_the_fix(setup, capsys, monkeypatch):
     assert "cannot reach" in err and "vsrt download-weights tiny-spynet" in err
 
 
+def test_an_unwritable_cache_says_where_instead_of_retry(setup, capsys, monkeypatch):
+    def read_only(**kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", read_only)
+    code, _, err = run_cli(["download-weights", "tiny-spynet"], capsys)
+    assert code == 4
+    assert "cannot write to the Hugging Face cache" in err and "HF_HOME" in err and "retry" not in err
+
+
 def test_missing_repo_exits_4(setup, capsys):
     code, _, err = run_cli(
         ["download-weights", "--repo-id", "nobody/nothing", "--filename", "x.pth", "--revision", "c" * 40], capsys

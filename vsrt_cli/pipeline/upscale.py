@@ -158,7 +158,9 @@ def upscale_video(
                 try:
                     # Inside the try: a Ctrl-C that lands while the threads are being
                     # set up must still stop whichever of them already started.
-                    writer = VideoWriter(partial, source=info, width=width, height=height, options=encode)
+                    writer = VideoWriter(
+                        partial, source=info, width=width, height=height, options=encode, shown_as=target
+                    )
                     sink = BackgroundSink(
                         lambda item: writer.write_frame(item[0], pts=item[1], duration=item[2]),
                         encode_queue_depth(writer.frame_bytes()),

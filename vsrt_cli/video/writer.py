@@ -169,8 +169,12 @@ class VideoWriter:
         *,
         copy_streams: bool = True,
         frame_rate: Fraction | None = None,
+        shown_as=None,
     ):
         self.path = Path(path)
+        # What errors call the file: the target a user asked for, not the temporary name
+        # it is written under (see pipeline.outputs.atomic_output).
+        self.shown_as = Path(shown_as) if shown_as is not None else self.path
         self.source = source
         self.options = options or EncodeOptions()
         self.width = int(width or (source.width if source else 0))
@@ -209,6 +213,9 @@ class VideoWriter:
             self.abort()
             raise
 
+    def _reason(self, err: BaseException) -> str:
+        return av_reason(err).replace(str(self.path), str(self.shown_as))
+
     # -- setup ---------------------------------------------------------------------
 
     def _choose_codec(self) -> tuple[str, str]:
@@ -239,7 +246,7 @@ class VideoWriter:
         try:
             return av.open(str(self.path), mode="w", format=self.format_name, container_options=container_options)
         except (av.FFmpegError, OSError, ValueError) as err:
-            raise OutputError(f"cannot create {self.path}: {av_reason(err)}") from err
+            raise OutputError(f"cannot create {self.shown_as}: {self._reason(err)}") from err
 
     def _setup(self) -> None:
         self._stream = self._add_video_stream()
@@ -254,7 +261,7 @@ class VideoWriter:
         try:
             self._out.start_encoding()
         except (av.FFmpegError, OSError, ValueError) as err:
-            raise OutputError(f"cannot write {self.path}: {av_reason(err)}") from err
+            raise OutputError(f"cannot write {self.shown_as}: {self._reason(err)}") from err
 
     def _add_video_stream(self):
         stream = self._out.add_stream(self.codec, rate=self._rate)
@@ -387,7 +394,7 @@ class VideoWriter:
             try:
                 self._out.mux(packet)
             except (av.FFmpegError, OSError) as err:
-                raise OutputError(f"cannot write {self.path}: {av_reason(err)}") from err
+                raise OutputError(f"cannot write {self.shown_as}: {self._reason(err)}") from err
 
     def close(self) -> None:
         """Flush the encoder, carry the remaining streams over and finish the file."""
@@ -404,7 +411,7 @@ class VideoWriter:
                 self._extra.finish()
             self._out.close()
         except (av.FFmpegError, OSError) as err:
-            raise OutputError(f"cannot finish {self.path}: {av_reason(err)}") from err
+            raise OutputError(f"cannot finish {self.shown_as}: {self._reason(err)}") from err
         finally:
             self._release()
         if self._nudged:

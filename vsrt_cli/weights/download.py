@@ -10,6 +10,7 @@ conversion of a pickled PyTorch file into a vsrt safetensors file in the user we
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 from dataclasses import dataclass
@@ -189,6 +190,12 @@ def hub_download(source: HubSource, label: str, fix: str, force: bool) -> Path:
     except HfHubHTTPError as exc:
         raise WeightsMissingError(f"{label}: the Hub refused the download ({one_line(exc)}); retry: {fix}") from None
     except (OSError, TransportError) as exc:
+        if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+            # Retrying cannot help: the cache is where the file would go.
+            raise WeightsMissingError(
+                f"{label}: cannot write to the Hugging Face cache ({hub_constants.HF_HUB_CACHE}):"
+                f" {exc.strerror}; point HF_HOME at a writable folder with room, then run: {fix}"
+            ) from None
         raise WeightsMissingError(f"{label}: the download failed ({one_line(exc)}); retry: {fix}") from None
 
 
