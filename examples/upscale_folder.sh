@@ -18,7 +18,7 @@ case $status in
   0) echo "all videos done; details in $log" ;;
   3) echo "some videos failed (see \"status\": \"failed\" in $log); the rest are done" >&2 ;;
   4) echo "model weights missing: run 'vsrt models' to see how to get them" >&2 ;;
-  130) echo "interrupted; run the same command again to continue" >&2 ;;
+  130|143) echo "stopped; run the same command again to continue" >&2 ;;
   *) echo "vsrt failed with exit code $status" >&2 ;;
 esac
 exit $status

@@ -204,10 +204,11 @@ def lookahead_limit(codec: str, preset: str, width: int, height: int) -> int | N
     return limit if limit < table[preset] else None
 
 
-# Muxers that store one timestamp per packet and no decode order: ASF writes frames with
-# B-frames in decode order under their presentation times, so players (and FFmpeg) show
-# them out of order (a 4x x264 clip came back as pts 40, 160, 120, 200, 80, ...).
-NO_REORDER_CONTAINERS = ("asf",)
+# Muxers that store one timestamp per packet and no decode order: ASF and AVI write
+# frames with B-frames in decode order, so FFmpeg (and the players built on it) gives
+# them out of order (a 4x x264 clip came back from ASF as pts 40, 160, 120, 200, 80, ...
+# and from AVI as frames 1, 3, 4, 2).
+NO_REORDER_CONTAINERS = ("asf", "avi")
 
 
 def writes_hdr10(codec: str) -> bool:

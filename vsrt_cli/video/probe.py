@@ -112,7 +112,9 @@ def _inspect(container, path: Path) -> VideoInfo:
         width=width,
         height=height,
         n_frames=frames,
-        frames_exact=cover_art or bool(stream.frames),
+        # AVI's count is of its time base's ticks, which a variable-rate file (tree.avi: 444
+        # for 68 pictures) makes larger than its frames.
+        frames_exact=cover_art or (bool(stream.frames) and container.format.name != "avi"),
         cover_art=cover_art,
         time_base=stream.time_base or Fraction(1, 90000),
         average_rate=Fraction(rate) if rate else None,

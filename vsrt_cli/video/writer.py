@@ -80,8 +80,11 @@ def output_notes(
         notes.append(colour_note)
     label = container_label(format_name)
     if format_name == "avi":
-        notes.append("AVI stores only a constant frame rate, so timestamps may shift; prefer .mkv or .mp4")
-    if format_name in NO_REORDER_CONTAINERS:
+        notes.append(
+            "AVI stores only a constant frame rate and no decode order: encoded without B-frames,"
+            " and timestamps may shift; prefer .mkv or .mp4"
+        )
+    elif format_name in NO_REORDER_CONTAINERS:
         notes.append(
             f"{label} stores whole-millisecond times and no decode order: encoded without B-frames,"
             " and timestamps may shift by a few ms; prefer .mkv or .mp4"
