@@ -66,6 +66,9 @@ def test_output_codes_keep_source_tags_and_fill_untagged():
     assert untagged_sd.output_codes() == {"colorspace": 6, "color_range": 1, "color_primaries": 6, "color_trc": 6}
     pal = ColourTags("bt470bg", "pc", "bt470bg", "unknown", "bt601", True)
     assert pal.output_codes() == {"colorspace": 5, "color_range": 2, "color_primaries": 5, "color_trc": 6}
+    # A PAL matrix tag with untagged primaries (diver.mov's MJPEG) means PAL's primaries.
+    pal_matrix_only = ColourTags("bt470bg", "pc", "unknown", "unknown", "bt601", True)
+    assert pal_matrix_only.output_codes()["color_primaries"] == 5
     constant_luminance = ColourTags("bt2020c", "tv", "bt2020", "arib-std-b67", "bt2020", False)
     assert constant_luminance.output_codes()["colorspace"] == 9  # bt2020nc: the matrix the output is encoded with
 

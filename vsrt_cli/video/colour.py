@@ -57,6 +57,7 @@ _MATRIX_TO_CODE = {"bt601": 6, "bt709": 1, "bt2020": 9, "smpte240m": 7, "fcc": 4
 # Untagged primaries/transfer are tagged to match the guessed matrix so that players
 # do not re-guess from the (4x larger) output resolution and shift the colours.
 _MATRIX_TO_PRIMARIES_TRC = {"bt601": (6, 6), "bt709": (1, 1), "bt2020": (9, 14)}
+_PAL_PRIMARIES = 5  # AVCOL_PRI_BT470BG
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class ColourTags:
             # re-encoded with the non-constant matrix, so its tag must say that one.
             matrix = _MATRIX_TO_CODE[self.matrix_used]
         default_prim, default_trc = _MATRIX_TO_PRIMARIES_TRC.get(self.matrix_used, (2, 2))
+        if self.matrix == "bt470bg":
+            default_prim = _PAL_PRIMARIES  # a PAL-tagged matrix means PAL's primaries, not NTSC's
         primaries = _code_for(PRIMARIES_NAMES, self.primaries)
         transfer = _code_for(TRANSFER_NAMES, self.transfer)
         return {
