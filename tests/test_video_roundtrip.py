@@ -367,6 +367,14 @@ def test_an_audio_file_with_cover_art_is_one_picture_not_its_duration_in_frames(
     _, writer = upscale(path, media_dir / "song.mp4")
     assert any("only picture is its cover art" in n for n in writer.notes)
     assert len(read_frames(media_dir / "song.mp4").frames) == 1
+    # Shown while the audio plays, as a video track of the file's length.
+    from vsrt_cli.pipeline import upscale_video
+    from tiny_models import tiny_model
+
+    upscale_video(path, media_dir / "song_4x.mp4", tiny_model())
+    with av.open(str(media_dir / "song_4x.mp4")) as container:
+        video = container.streams.video[0]
+        assert video.frames == 1 and float(video.duration * video.time_base) == pytest.approx(info.duration_s, abs=0.05)
 
 
 @pytest.mark.parametrize("ext", sorted(_EXTENSIONS))

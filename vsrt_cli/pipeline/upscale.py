@@ -147,9 +147,12 @@ def upscale_video(
         timing: deque[tuple[int | None, int | None]] = deque()
         done = 0
 
+        # A cover has no duration of its own: it is shown for as long as the audio plays.
+        cover_duration = round(info.duration_s / info.time_base) if info.cover_art and info.duration_s else None
+
         def decoded():
             for frame in reader:
-                timing.append((frame.pts, frame.duration))
+                timing.append((frame.pts, cover_duration or frame.duration))
                 yield frame.rgb
 
         try:

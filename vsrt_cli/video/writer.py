@@ -190,6 +190,7 @@ class VideoWriter:
         self._nudged = 0
         self._last_pts: int | None = None
         self._last_duration = 0
+        self._durations: dict[int, int] = {}  # pts -> duration of frames the encoder holds
         self._extra: PassThrough | None = None
         self._copy_streams = copy_streams
         threads = convert_threads()
@@ -365,6 +366,9 @@ class VideoWriter:
         frame.time_base = self._time_base
         self._last_duration = self._rescale(duration) or self._nominal_duration()
         frame.duration = self._last_duration
+        # x264 and others hand back packets without a duration; the muxer then guesses the
+        # last frame's from the frame rate (one tick for a cover's 90 kHz "rate").
+        self._durations[frame.pts] = self._last_duration
         try:
             packets = self._stream.encode(frame)
         except (av.FFmpegError, ValueError) as err:
@@ -392,6 +396,9 @@ class VideoWriter:
 
     def _mux_video(self, packets) -> None:
         for packet in packets:
+            duration = self._durations.pop(packet.pts, None)
+            if not packet.duration and duration:
+                packet.duration = duration
             if self._extra is not None:
                 self._extra.mux_until(packet_seconds(packet))
             try:
