@@ -311,3 +311,39 @@ def test_tile_blend_is_made_once_per_video_and_matches_the_plan(monkeypatch):
     upscaler = WindowedUpscaler(tiny_model(frames=3), InferenceOptions(**CPU))
     outputs = list(upscaler.upscale(smooth_frames(7, 30, 45)))
     assert len(outputs) == 7 and upscaler.stats.windows > 1 and len(built) == 1
+
+
+def test_frames_are_copied_on_intake_so_a_producer_may_reuse_its_buffer():
+    model = tiny_model()
+    frames = smooth_frames(6, 20, 24)
+    reference = upscale_clip(model, [f.copy() for f in frames], InferenceOptions(**CPU))
+    buffer = np.empty_like(frames[0], dtype=np.float32)
+
+    def reused():
+        for frame in frames:
+            buffer[...] = frame
+            yield buffer
+
+    out = upscale_clip(model, reused(), InferenceOptions(**CPU))
+    assert max(np.abs(a - b).max() for a, b in zip(out, reference)) == 0
+
+
+def test_a_half_or_double_model_runs_and_bad_frames_or_options_are_clear_errors():
+    frames = smooth_frames(2, 20, 24)
+    reference = upscale_clip(tiny_model(), frames, InferenceOptions(**CPU))
+    for cast in (torch.nn.Module.half, torch.nn.Module.double):
+        model = cast(tiny_model())
+        out = upscale_clip(model, frames, InferenceOptions(**CPU))
+        assert max(np.abs(a - b).max() for a, b in zip(out, reference)) < 0.05
+        assert next(model.parameters()).dtype != torch.float32  # the caller's copy is left as it was
+    assert upscale_clip(tiny_model(), frames, InferenceOptions(device=torch.device("cpu"), precision="fp32"))
+    poisoned = frames[0].copy()
+    poisoned[0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        upscale_clip(tiny_model(), [poisoned], InferenceOptions(**CPU))
+    with pytest.raises(InputError, match="empty frame"):
+        upscale_clip(tiny_model(), [np.zeros((0, 5, 3), np.float32)], InferenceOptions(**CPU))
+    with pytest.raises(UsageError, match="tile batch must be a whole number, got 2.5"):
+        upscale_clip(tiny_model(), frames, InferenceOptions(tile_batch=2.5, **CPU))
+    with pytest.raises(UsageError, match="expected auto, cpu, cuda or cuda:N"):
+        resolve_device(0)

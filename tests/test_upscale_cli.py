@@ -13,9 +13,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 from media import audio_packets, make_interlaced_video, make_video, read_frames, stream_kinds
 from tiny_models import tiny_config, tiny_model
+from vsrt_cli.errors import UsageError
 from vsrt_cli.models import VSRTransformer
 from vsrt_cli.cli import main
 from vsrt_cli.pipeline import upscale_video
@@ -400,6 +402,24 @@ def test_a_truncated_input_says_how_many_frames_it_lost(tmp_path):
     result = upscale_video(source, tmp_path / "out.mp4", tiny_model())
     assert result.status == "ok" and 0 < result.frames < 40
     assert f"the container lists 40 frames but only {result.frames} could be decoded" in " ".join(result.notes)
+
+
+def test_library_arguments_are_checked_and_a_callbacks_own_error_is_its_own(tmp_path, monkeypatch):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    with pytest.raises(UsageError, match="no extension"):
+        upscale_video(source, tmp_path / "noext", tiny_model())
+    with pytest.raises(UsageError, match="must be a vsrt VSRTransformer"):
+        upscale_video(source, tmp_path / "o.mp4", torch.nn.Conv2d(3, 3, 1))
+
+    def broken_pipe(progress):
+        raise BrokenPipeError(32, "Broken pipe")  # print() to a closed pipe, say
+
+    with pytest.raises(BrokenPipeError):  # not an OutputError blaming the target
+        upscale_video(source, tmp_path / "o.mp4", tiny_model(), progress=broken_pipe)
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+    monkeypatch.setenv("HOME", str(tmp_path))  # "~" is the user's home, not a folder named "~"
+    assert upscale_video(source, "~/o.mp4", tiny_model(), inference=None).status == "ok"
+    assert (tmp_path / "o.mp4").is_file() and not (Path.cwd() / "~").exists()
 
 
 def test_the_library_result_names_a_loaded_model(tmp_path, weights):

@@ -17,8 +17,12 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_device(spec: str = "auto") -> torch.device:
+def resolve_device(spec: str | torch.device = "auto") -> torch.device:
     """``auto`` takes the first CUDA device when there is one, else the CPU."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    if spec is not None and not isinstance(spec, str):
+        raise UsageError(f"device {spec!r}: expected auto, cpu, cuda or cuda:N (a string or a torch.device)")
     spec = (spec or "auto").strip().lower()
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -102,7 +106,9 @@ def model_on_device(model: nn.Module, device: torch.device) -> nn.Module:
     Channels-last convolutions are about 30% faster on CPUs (oneDNN) and what tensor
     cores want on GPUs; the copy leaves the caller's module as it was.
     """
-    return copy.deepcopy(model).to(device=device, memory_format=torch.channels_last).eval()
+    # fp32 whatever the caller's copy is in: the precision of a run comes from autocast, and
+    # a .half() or .double() network would otherwise meet float32 frames and fail.
+    return copy.deepcopy(model).to(device=device, dtype=torch.float32, memory_format=torch.channels_last).eval()
 
 
 def to_host_hwc(image: torch.Tensor) -> np.ndarray:

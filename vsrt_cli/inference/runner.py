@@ -70,6 +70,10 @@ def plan_settings(options: InferenceOptions, config: VSRTConfig) -> tuple[int, i
     Every option is checked here (UsageError), and ``--dry-run`` calls it too, so that a
     plan it prints is one the run accepts.
     """
+    for name in ("window_stride", "tile_overlap", "tile_batch", "ensemble"):
+        value = getattr(options, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise UsageError(f"{name.replace('_', ' ')} must be a whole number, got {value!r}")
     stride = default_stride(config.num_frames) if options.window_stride is None else options.window_stride
     validate_stride(stride, config.num_frames)
     overlap = default_tile_overlap(config.tile_size) if options.tile_overlap is None else options.tile_overlap
@@ -109,7 +113,13 @@ def frame_to_tensor(frame: np.ndarray, tile_size: int, device: torch.device) -> 
     if not np.issubdtype(frame.dtype, np.floating):
         # A uint8 frame would pass as values up to 255 and come back on that scale, wrong.
         raise InputError(f"expected float RGB in [0, 1], got {frame.dtype} (divide 8-bit frames by 255)")
-    tensor = torch.from_numpy(np.ascontiguousarray(frame, dtype=np.float32)).permute(2, 0, 1).to(device)
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise InputError(f"an empty frame ({frame.shape[1]}x{frame.shape[0]})")
+    if not np.isfinite(frame).all():
+        # One NaN spreads through the attention and the flows into every frame of its windows.
+        raise InputError("a frame holds NaN or infinite values")
+    # Always a copy: frames are held for the windows ahead, and a producer may reuse its buffer.
+    tensor = torch.from_numpy(np.array(frame, dtype=np.float32, order="C")).permute(2, 0, 1).to(device)
     height, width = frame.shape[:2]
     padded_h, padded_w = padded_frame_size(height, width, tile_size)
     if (padded_h, padded_w) == (height, width):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -11,11 +12,11 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, UsageError
 from ..inference import InferenceOptions, WindowedUpscaler
 from ..inference.allocator import release_freed_memory
 from ..inference.device import to_host_hwc
-from ..models.vsrt import SCALE
+from ..models.vsrt import SCALE, VSRTransformer
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.deinterlace import deinterlace_notes
 from ..video.fit import refit_note
@@ -95,12 +96,15 @@ class UpscaleResult:
         return asdict(self)
 
 
+_WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOENT)
+
+
 def upscale_video(
     source: str | Path,
     target: str | Path,
     model: nn.Module | str | Path | None = None,
     *,
-    inference: InferenceOptions = InferenceOptions(),
+    inference: InferenceOptions | None = None,
     encode: EncodeOptions | None = None,
     overwrite: bool = False,
     deinterlace: str = "auto",
@@ -127,11 +131,16 @@ def upscale_video(
     CheckpointError for the model; KeyboardInterrupt passes through. In every case the
     target is left as it was.
     """
-    source, target = Path(source), Path(target)
+    source, target = Path(source).expanduser(), Path(target).expanduser()
     if not isinstance(model, nn.Module):
         from ..weights.loading import load_model
 
         model = load_model(model)
+    if not isinstance(model, VSRTransformer):
+        raise UsageError(f"model must be a vsrt VSRTransformer (see vsrt_cli.load_model), got {type(model).__name__}")
+    if not target.suffix:
+        raise UsageError(f"{target}: no extension to say which container; use a name such as out.mp4")
+    inference = inference if inference is not None else InferenceOptions()
     model_name = model_name or getattr(model, "weights_name", "")
     if not source.is_file():
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
@@ -206,7 +215,11 @@ def upscale_video(
                             stop()
                     raise
                 frames.close()
-        except OSError as error:  # the output side: the reader wraps its own as InputError
+        except OSError as error:
+            # The system refusing the output (the reader wraps its own errors as InputError);
+            # anything else, a progress callback's own OSError say, is the caller's.
+            if error.errno not in _WRITE_ERRNOS:
+                raise
             raise OutputError(f"{target}: cannot write ({error.strerror or error})") from None
         notes = list(writer.notes)
         if splice_note(info.splices):

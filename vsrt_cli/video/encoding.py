@@ -291,6 +291,8 @@ def check_quality(codec: str | None, crf: float) -> None:
     FFmpeg's own answer to one out of range is "Numerical result out of range", which does
     not say which option. x264 and x265 take any value from 0 and clamp it to 51 themselves.
     """
+    if isinstance(crf, bool) or not isinstance(crf, (int, float)):
+        raise UsageError(f"--crf {crf!r}: must be a number")
     if not crf >= 0:  # also NaN
         raise UsageError(f"--crf {crf:g}: must be 0 or more")
     if codec is None:

@@ -40,6 +40,8 @@ def resolve_weights(name_or_path: str | os.PathLike[str] | None = None, registry
     if entry is not None:
         return entry_file(entry, registry)
     path = Path(text).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{path}: a folder, not a .safetensors weights file")
     if path.is_file():
         if path.suffix != SAFETENSORS_SUFFIX:
             raise CheckpointError(
@@ -108,9 +110,7 @@ def load_model(
 
 
 def _device(device: str | torch.device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    return resolve_device(device)  # the same words as --device
+    return resolve_device(device)  # the same words as --device, and the same checks
 
 
 def load_spynet(
