@@ -388,8 +388,13 @@ def test_a_dry_run_over_a_folder_plans_every_readable_file(tmp_path, weights, ca
     code = run_cli("upscale", folder, "-o", tmp_path / "out", "--weights", weights, "--dry-run", "--json")
     captured = capsys.readouterr()
     assert code == 3
-    plans = [json.loads(line) for line in captured.out.splitlines()]  # one object per line
-    assert [(Path(p["source"]).name, p["frames"], p["frames_exact"]) for p in plans] == [("a.mp4", 2, True), ("b.mp4", 3, True)]
+    records = [json.loads(line) for line in captured.out.splitlines()]  # one object per line
+    assert [(Path(r["source"]).name, r["status"]) for r in records] == [
+        ("0.mp4", "failed"), ("a.mp4", "planned"), ("b.mp4", "planned")
+    ]
+    assert records[0]["exit_code"] == 1 and records[0]["error"]
+    plans = records[1:]
+    assert [(p["frames"], p["frames_exact"], p["model"]) for p in plans] == [(2, True, str(weights))] + [(3, True, str(weights))]
     errors = captured.err.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("vsrt: error:") and "0.mp4" in errors[0]
     assert not (tmp_path / "out").exists()
@@ -420,6 +425,22 @@ def test_library_arguments_are_checked_and_a_callbacks_own_error_is_its_own(tmp_
     monkeypatch.setenv("HOME", str(tmp_path))  # "~" is the user's home, not a folder named "~"
     assert upscale_video(source, "~/o.mp4", tiny_model(), inference=None).status == "ok"
     assert (tmp_path / "o.mp4").is_file() and not (Path.cwd() / "~").exists()
+
+
+def test_a_dry_run_says_what_the_run_would_do_about_an_existing_output(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    (tmp_path / "o.mp4").write_bytes(b"keep")
+    args = ("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--dry-run", "--json")
+    assert run_cli(*args) == 1  # as the run: it exists, and neither -y nor --skip-existing
+    assert "already exists (use -y/--overwrite" in capsys.readouterr().err
+    assert run_cli(*args, "--skip-existing") == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "skipped"
+    assert run_cli(*args, "-y") == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["status"] == "planned" and plan["exists"] is True
+    assert run_cli(*args[:-1], "-y", "-e", "nosuchopt=1") == 2  # the encoder is opened with its options
+    assert "-e nosuchopt: libx264 has no such option" in capsys.readouterr().err
+    assert (tmp_path / "o.mp4").read_bytes() == b"keep"
 
 
 def test_the_library_result_names_a_loaded_model(tmp_path, weights):

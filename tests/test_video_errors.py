@@ -11,7 +11,7 @@ import torch
 import pytest
 
 from media import make_video
-from vsrt_cli.errors import CodecError, InputError, OutputError
+from vsrt_cli.errors import CodecError, InputError, OutputError, UsageError
 from vsrt_cli.video import EncodeOptions, VideoReader, VideoWriter, probe
 
 FAST = EncodeOptions(preset="ultrafast")
@@ -243,9 +243,10 @@ def test_unknown_extension(tmp_path):
 
 def test_unknown_encoder_option(tmp_path):
     opts = EncodeOptions(preset="ultrafast", encoder_options={"no-such-option": "1"})
-    with pytest.raises(CodecError) as err:
+    with pytest.raises(UsageError) as err:  # a bad -e value: exit 2, as any bad option
         VideoWriter(tmp_path / "out.mkv", width=64, height=64, options=opts)
-    assert "no-such-option" in one_line(err)
+    assert "-e no-such-option: libx264 has no such option" in one_line(err)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_encoder_option_value(tmp_path):

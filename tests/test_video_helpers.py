@@ -245,8 +245,10 @@ def test_a_rate_factor_out_of_the_encoders_range_is_a_usage_error():
         encoder_settings("libx264", float("nan"), "medium")
     with pytest.raises(UsageError, match="libvpx-vp9 takes 0 to 63"):
         encoder_settings("libvpx-vp9", 70, "medium")
-    # x264 takes any rate factor from 0 and clamps it to 51 itself.
-    assert encoder_settings("libx264", 60, "medium")["crf"] == "60"
+    # x264 would take any rate factor and clamp it to 51 without a word.
+    with pytest.raises(UsageError, match="libx264 takes 0 to 51"):
+        encoder_settings("libx264", 60, "medium")
+    assert encoder_settings("libx264", 51, "medium")["crf"] == "51"
     assert encoder_settings("libvpx-vp9", 63, "medium")["crf"] == "63"
 
 

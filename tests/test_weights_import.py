@@ -194,10 +194,11 @@ def test_existing_destination_needs_force(tiny, tmp_path, capsys):
     dest.write_bytes(b"keep me")
     args = ["import-weights", source, dest, "--frames", "3", "--patch-size", "4"]
     code, _, err = run_cli(args, capsys)
-    assert code == 2 and "--force" in err
+    assert code == 1 and "already exists (use -y/--overwrite" in err  # as vsrt upscale says it
     assert dest.read_bytes() == b"keep me"
-    assert run_cli(args + ["--force"], capsys)[0] == 0
+    assert run_cli(args + ["-y"], capsys)[0] == 0
     assert load_model(dest).config == TINY
+    assert run_cli(args + ["--force"], capsys)[0] == 0  # the older name still works
 
 
 def test_without_dest_an_unregistered_architecture_must_be_given_one(tiny, tmp_path, capsys):

@@ -161,7 +161,7 @@ def test_paths_and_unknown_names(tmp_path):
     pickle_file.write_bytes(b"\x80\x02}q\x00.")
     with pytest.raises(CheckpointError, match="vsrt import-weights"):
         resolve_weights(pickle_file)
-    with pytest.raises(WeightsMissingError, match="no such weights file"):
+    with pytest.raises(UsageError, match="no such weights file"):
         resolve_weights(tmp_path / "absent.safetensors")
     with pytest.raises(UsageError, match="unknown model 'nonesuch'"):
         resolve_weights("nonesuch")

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``vsrt`` script and ``python -m vsrt_cli``."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(args)
+    if debug:  # it belongs to the group, but `vsrt upscale --debug ...` is what people type
+        args = ["--debug", *(a for a in args if a != "--debug")]
     previous = _terminate_like_ctrl_c()
     try:
         code = cli.main(args=args, prog_name="vsrt", standalone_mode=False)
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_USAGE
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "vsrt"
-        _print_error(f"{exc.format_message().rstrip('.')} (see '{where} --help')")
+        _print_error(f"{exc.format_message().rstrip('.').replace('. (', ' (')} (see '{where} --help')")
         code = EXIT_USAGE
     except click.ClickException as exc:
         _print_error(exc.format_message())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 import torch
@@ -18,7 +19,7 @@ from .console import output_console
 from .options import ensemble_option
 
 
-@cli.command("bench")
+@cli.command("bench", short_help="Measure speed, efficiency and memory on a synthetic clip.")
 @click.option("-m", "--model", "model_name", default=None, help="Registered name or .safetensors path (default model if omitted).")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="Time an architecture preset with random weights (speed does not depend on the weights).")
@@ -71,7 +72,7 @@ def bench_command(
     if precision_check:
         report["precision_check"] = precision_agreement(model, width, height, frames, options)
     if as_json:
-        output_console().print_json(json.dumps(report))
+        sys.stdout.write(json.dumps(report) + "\n")  # one line, as every --json
         return
     console = output_console()  # the result, as with --json
     for key, value in report.items():

@@ -19,7 +19,7 @@ from ..inference.runner import plan_settings
 from ..weights.loading import load_model
 from . import cli
 from .console import error_console, output_console
-from .options import ensemble_option
+from .options import ensemble_option, threads_option
 
 
 def _fmt(value: float | None, digits: int) -> str:
@@ -56,7 +56,7 @@ def _table(report: Any, rgb: bool) -> Table:
     return table
 
 
-@cli.command("eval")
+@cli.command("eval", short_help="Score a model and bicubic on x4 clips (PSNR/SSIM, BasicSR protocol).")
 @click.argument("gt_dir", type=click.Path(exists=True, path_type=Path))
 @click.option("--lr", "lr_dir", type=click.Path(exists=True, path_type=Path),
               help="LR clips with the GT's layout; default: MATLAB bicubic x1/4 of the GT.")
@@ -73,6 +73,7 @@ def _table(report: Any, rgb: bool) -> Table:
 @click.option("--window-stride", type=click.IntRange(min=1), help="Output frames per window (as in `vsrt upscale`).")
 @click.option("--tile-overlap", type=click.IntRange(min=0), help="Tile overlap in LR pixels (as in `vsrt upscale`).")
 @ensemble_option
+@threads_option
 @click.option("--protocol", type=click.Choice(["vsrt", "official"]), default="vsrt", show_default=True,
               help="vsrt: the windows and tiles `vsrt upscale` uses; official: the paper's crop protocol.")
 @click.option("--bicubic-only", is_flag=True, help="Skip the model; report the bicubic baseline only.")

@@ -94,6 +94,19 @@ class ProgressReporter:
 
 
 def print_summary(console: Console, results: list[UpscaleResult]) -> None:
+    if not console.is_terminal:
+        # A log gets one whole line per file, which grep finds, instead of a table that
+        # wraps a long error over several rows.
+        for result in results:
+            detail = result.error if result.status == "failed" else result.output
+            console.print(f"{result.status}: {result.source} -> {detail}", markup=False, soft_wrap=True)
+    else:
+        _print_table(console, results)
+    counts = {status: sum(r.status == status for r in results) for status in ("ok", "skipped", "failed")}
+    console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed", markup=False)
+
+
+def _print_table(console: Console, results: list[UpscaleResult]) -> None:
     table = Table(title="vsrt upscale summary")
     for column in ("input", "status", "frames", "fps", "output / error"):
         table.add_column(column)
@@ -102,5 +115,3 @@ def print_summary(console: Console, results: list[UpscaleResult]) -> None:
         fps = f"{result.fps:.2f}" if result.status == "ok" else ""
         table.add_row(result.source, result.status, str(result.frames or ""), fps, detail or "")
     console.print(table)
-    counts = {status: sum(r.status == status for r in results) for status in ("ok", "skipped", "failed")}
-    console.print(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed", markup=False)

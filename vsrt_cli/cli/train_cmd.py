@@ -11,7 +11,7 @@ from . import cli
 from .console import error_console
 
 
-@cli.command("train")
+@cli.command("train", short_help="Train a model from a config; checkpoints and resumes.")
 @click.argument("config", required=False)
 @click.option("--resume", is_flag=True, help="Continue the run in the output folder from its last.pt.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),

@@ -12,14 +12,14 @@ from ..errors import Terminated, UsageError, VsrtError, interrupt_exit_code
 from ..inference import InferenceOptions
 from ..pipeline import BatchOptions, Job, UpscaleResult, batch_exit_code, plan_jobs, run_job
 from ..pipeline.batch import check_batch_options
+from ..pipeline.outputs import check_target
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
 from ..video.deinterlace import DEINTERLACE_MODES
-from ..weights.loading import load_model, resolve_weights
-from ..weights.registry import load_registry
+from ..weights.loading import load_model
 from . import cli
 from .console import error_console, output_console
-from .options import ensemble_option
+from .options import ensemble_option, threads_option
 from .reporting import ProgressReporter, print_summary
 
 
@@ -41,10 +41,13 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("-r", "--recursive", is_flag=True, help="Search input folders recursively; the tree is kept under -o.")
 @click.option("-m", "--model", "model_name", default=None, help="Registered model name (see `vsrt models`).")
 @click.option("--weights", type=click.Path(path_type=Path), default=None, help="A vsrt .safetensors file.")
-@click.option("--window-stride", type=int, default=None, help="Output frames per window (1 = official protocol).")
-@click.option("--tile-overlap", type=int, default=None, help="Overlap of spatial tiles in LR pixels.")
+@click.option("--window-stride", type=int, default=None,
+              help="Output frames per window, 1 (official protocol, slowest) to T; default T (5).")
+@click.option("--tile-overlap", type=int, default=None,
+              help="Overlap of spatial tiles in LR pixels, 0 to 31; default 6.")
 @click.option("--tile-batch", type=int, default=None, help="Tiles per model call (default: by device).")
 @ensemble_option
+@threads_option
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--precision", default="auto", show_default=True, help="auto, fp32, bf16 or fp16.")
 @click.option(
@@ -103,9 +106,8 @@ def upscale_command(
     encode = EncodeOptions(
         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, encoder_options=parse_encoder_options(encoder_options)
     )
-    weights_path = resolve_weights(weights if weights is not None else model_name)
-    model = load_model(weights_path)
-    label = model_name or (str(weights) if weights else load_registry().default_entry().name)
+    model = load_model(weights if weights is not None else model_name)
+    label = model.weights_name
     options = BatchOptions(
         inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace
     )
@@ -124,26 +126,38 @@ def upscale_command(
 def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) -> int:
     """The --dry-run: each job's plan on stdout (one JSON object per line with --json), and
     for an input that cannot be planned its error, as the run would give, on stderr."""
-    if len(jobs) == 1:  # its error is the command's: one line, its exit code
-        plans = [plan_job(jobs[0], model, options.inference, options.deinterlace, options.encode)]
-        failed = []
-    else:
-        plans, failed = [], []
-        for job in jobs:
-            try:
-                plans.append(plan_job(job, model, options.inference, options.deinterlace, options.encode))
-            except VsrtError as error:
-                message = str(error) if str(job.source) in str(error) else f"{job.source}: {error}"
-                error_console().print(f"vsrt: error: {message}", markup=False, highlight=False)
-                failed.append(UpscaleResult(str(job.source), str(job.target), "failed", error=str(error)))
-    for plan in plans:
+    results = []
+    for job in jobs:
+        try:
+            plan = plan_one(job, model, options)
+        except VsrtError as error:
+            if len(jobs) == 1:  # its error is the command's: one line, its exit code
+                raise
+            message = str(error) if str(job.source) in str(error) else f"{job.source}: {error}"
+            error_console().print(f"vsrt: error: {message}", markup=False, highlight=False)
+            failed = UpscaleResult(str(job.source), str(job.target), "failed", error=str(error),
+                                   exit_code=error.exit_code)
+            results.append(failed)
+            if as_json:
+                sys.stdout.write(json.dumps(failed.to_dict()) + "\n")
+            continue
+        results.append(UpscaleResult(plan["source"], plan["output"], plan["status"]))
         if as_json:
             sys.stdout.write(json.dumps(plan) + "\n")
         else:
             output_console().print(describe_plan(plan), markup=False, highlight=False)
     sys.stdout.flush()
-    done = [UpscaleResult(plan["source"], plan["output"], "ok") for plan in plans]
-    return batch_exit_code(done + failed)
+    return batch_exit_code(results)
+
+
+def plan_one(job: Job, model, options: BatchOptions) -> dict:
+    """One job's plan, with what the run would do about an existing output."""
+    exists = job.target.exists()
+    if exists and options.skip_existing:
+        return {"source": str(job.source), "output": str(job.target), "status": "skipped", "exists": True}
+    check_target(job.source, job.target, options.overwrite)  # refuses as the run would
+    plan = plan_job(job, model, options.inference, options.deinterlace, options.encode)
+    return {**plan, "status": "planned"}
 
 
 def run_batch(

@@ -33,7 +33,7 @@ TABLE_WIDTH = 150
 # ---------------------------------------------------------------------------- vsrt models
 
 
-@cli.command("models")
+@cli.command("models", short_help="List every known model, whether it is installed, its cost and quality.")
 @click.option("--json", "as_json", is_flag=True, help="Print the registry as JSON on stdout.")
 def models_command(as_json: bool) -> None:
     """List every known model: where it comes from, whether it is installed, its cost and quality."""
@@ -41,7 +41,7 @@ def models_command(as_json: bool) -> None:
     rows = [describe_entry(entry, registry) for entry in registry.entries]
     if as_json:
         document = {"default": registry.default, "weights_dir": str(user_weights_dir()), "models": rows}
-        click.echo(json.dumps(document, indent=2))
+        click.echo(json.dumps(document))
         return
     table = Table(title="vsrt models (* = default)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in ("Model", "Kind", "Source", "Installed", "Size", "Params", "MAC/LR px", "Quality"):
@@ -152,7 +152,7 @@ def quality_sources(quality: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------- vsrt download-weights
 
 
-@cli.command("download-weights")
+@cli.command("download-weights", short_help="Fetch models from the Hugging Face Hub, SHA-256 checked.")
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_models", is_flag=True, help="Every model hosted on the Hub.")
 @click.option("--repo-id", help="A Hub repository not in the registry (with --filename and --revision).")
@@ -206,7 +206,7 @@ def download_command(
             else:
                 results.append(report_local(entry, registry, console, as_json))
     if as_json:
-        click.echo(json.dumps({"results": results}, indent=2))
+        click.echo(json.dumps({"results": results}))
 
 
 def report_fetch(result: Any, console: Any, as_json: bool) -> dict[str, Any]:
@@ -240,7 +240,7 @@ def report_local(entry: ModelEntry, registry: Registry, console: Any, as_json: b
 # ---------------------------------------------------------------------------- vsrt import-weights
 
 
-@cli.command("import-weights")
+@cli.command("import-weights", short_help="Convert an official (BasicSR) checkpoint to vsrt safetensors.")
 @click.argument("src", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("dest", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--frames", type=click.IntRange(min=1), help="Frames per window T, if the checkpoint is ambiguous.")
@@ -248,7 +248,7 @@ def report_local(entry: ModelEntry, registry: Registry, console: Any, as_json: b
 @click.option("--heads", type=click.IntRange(min=1), help="Attention heads (official: 1).")
 @click.option("--self-flow", type=click.Choice(SELF_FLOW_MODES), help="Window-end flow (official: spynet).")
 @click.option("--param-key", help="Which entry of a BasicSR file to read (default: params, params_ema, state_dict).")
-@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+@click.option("-y", "--overwrite", "--force", "force", is_flag=True, help="Replace DEST if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the import report as JSON on stdout.")
 def import_command(
     src: Path,
@@ -272,7 +272,7 @@ def import_command(
     hints = {"num_frames": frames, "patch_size": patch_size, "heads": heads, "self_flow": self_flow}
     report = import_any(src, dest, hints=hints, param_key=param_key, force=force)
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(json.dumps(report.as_dict()))
         return
     console = error_console()
     what = "SPyNet" if report.config is None else f"VSR-Transformer ({describe_config(report.config)})"

@@ -14,7 +14,7 @@ from ..models.spynet import padded_size
 from ..plan.cost import frame_cost
 from ..video import EncodeOptions, choose_video_codec, plan_stream_copy, probe
 from ..video.containers import container_format
-from ..video.encoding import encoder_settings
+from ..video.encoding import check_encoder_opens, encoder_settings
 from ..video.writer import output_notes
 from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
@@ -43,6 +43,7 @@ def plan_job(
         frame_size=(4 * info.width, 4 * info.height),
         container=container,
     )
+    check_encoder_opens(encoder, pix_fmt, settings, {str(key) for key in encode.encoder_options})
     device = resolve_device(inference.device)
     precision = choose_precision(device, inference.precision)
     decisions = plan_stream_copy(job.target, info.streams, info.video_index)
@@ -66,6 +67,7 @@ def plan_job(
     frames = info.n_frames
     return {
         "source": str(job.source),
+        "model": getattr(model, "weights_name", ""),
         "output": str(job.target),
         "exists": job.target.exists(),
         "streams": [
@@ -109,9 +111,11 @@ def describe_plan(plan: dict) -> str:
     width, height = plan["size"]
     out_w, out_h = plan["output_size"]
     frames = "unknown" if plan["frames"] is None else f"{'' if plan['frames_exact'] else 'about '}{plan['frames']}"
+    if plan.get("status") == "skipped":
+        return f"{plan['source']} -> {plan['output']}: exists, skipped (--skip-existing)"
     return "\n".join(
         [
-            f"{plan['source']} -> {plan['output']}{' (exists)' if plan['exists'] else ''}",
+            f"{plan['source']} -> {plan['output']}{' (exists: replaced, -y)' if plan['exists'] else ''}",
             f"  streams: {streams}",
             f"  video: {width}x{height} -> {out_w}x{out_h}, {frames} frames, {plan['bit_depth']}-bit,"
             f" {plan['colour_matrix_used']}{' (assumed)' if plan['colour_matrix'] == 'unknown' else ''}"

@@ -70,6 +70,9 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
     if single_file and not output.is_dir() and output.suffix:
         return [Job(found[0][0], output)]
+    if not output.exists() and writable_extension(output) and output.suffix:
+        # `vsrt upscale a.mp4 b.mp4 -o out.mp4` would make a folder called out.mp4.
+        raise UsageError(f"-o {output}: several inputs need an output folder, and this names a video file")
     if output.exists() and not output.is_dir():
         if single_file:  # no extension to say which container (e.g. /dev/null)
             raise UsageError(f"-o {output}: not a folder, and a name without an extension such as .mp4")

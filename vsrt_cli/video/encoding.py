@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import av
 
 from ..errors import CodecError, UsageError
+from ._open import av_reason
 from .containers import container_format, container_label, muxer_accepts
 from .hdr import HDR10Metadata
 
@@ -289,7 +291,7 @@ def check_quality(codec: str | None, crf: float) -> None:
     ``codec`` chosen yet, only that it is not negative).
 
     FFmpeg's own answer to one out of range is "Numerical result out of range", which does
-    not say which option. x264 and x265 take any value from 0 and clamp it to 51 themselves.
+    not say which option.
     """
     if isinstance(crf, bool) or not isinstance(crf, (int, float)):
         raise UsageError(f"--crf {crf!r}: must be a number")
@@ -297,10 +299,36 @@ def check_quality(codec: str | None, crf: float) -> None:
         raise UsageError(f"--crf {crf:g}: must be 0 or more")
     if codec is None:
         return
+    if codec in ("libx264", "libx265") and crf > 51:
+        # Their option tables allow any value; the libraries clamp it to 51 without a word.
+        raise UsageError(f"--crf {crf:g}: {codec} takes 0 to 51")
     key = "cq" if codec in NVENC_ENCODERS else "crf"
     option = _private_options(codec).get(key)
     if option is not None and option.max is not None and crf > option.max:
         raise UsageError(f"--crf {crf:g}: {codec} takes 0 to {option.max:g}")
+
+
+def unknown_options_error(codec: str, unknown: list[str]) -> UsageError:
+    """-e KEY=VALUE with keys the encoder does not have: a bad option value, exit 2."""
+    return UsageError(f"-e {', '.join(unknown)}: {codec} has no such option(s) (see `ffmpeg -h encoder={codec}`)")
+
+
+def check_encoder_opens(codec: str, pix_fmt: str, settings: dict[str, str], user_keys: set[str]) -> None:
+    """Open ``codec`` with ``settings`` on a small frame, as the writer will on the real one,
+    so that --dry-run finds what the run would: a missing encoder (NVENC without its GPU)
+    or a user option the encoder does not have."""
+    ctx = av.CodecContext.create(codec, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = 64, 64, pix_fmt
+    ctx.time_base = Fraction(1, 25)
+    ctx.options = dict(settings)
+    try:
+        ctx.open()
+    except (av.FFmpegError, ValueError) as err:
+        hint = " (NVENC needs an NVIDIA GPU that has it, and its driver)" if codec in NVENC_ENCODERS else ""
+        raise CodecError(f"cannot start the {codec} encoder: {av_reason(err)}{hint}") from None
+    unknown = sorted(user_keys & set(ctx.options or {}))
+    if unknown:
+        raise unknown_options_error(codec, unknown)
 
 
 def _private_options(codec: str) -> dict:

@@ -22,6 +22,7 @@ from .encoding import (
     EncodeOptions,
     choose_video_codec,
     encoder_settings,
+    unknown_options_error,
     writes_hdr10,
 )
 from .probe import VideoInfo
@@ -316,7 +317,7 @@ class VideoWriter:
         # FFmpeg hands back the options it did not recognise instead of failing.
         unknown = sorted(wanted & set(ctx.options or {}))
         if unknown:
-            raise CodecError(f"{self.codec} has no option(s): {', '.join(unknown)}")
+            raise unknown_options_error(self.codec, unknown)
 
     # -- writing -------------------------------------------------------------------
 

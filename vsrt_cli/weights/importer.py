@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError, UsageError
+from ..errors import CheckpointError, OutputError, UsageError
 from ..models.spynet import IMAGENET_MEAN, IMAGENET_STD, SPyNet, load_basicsr_spynet
 from ..models.vsrt import PRESETS, FramePositionalEncoding, VSRTConfig
 from .checkpoint import (
@@ -458,7 +458,7 @@ def write_spynet(
 
 def check_writable(dest: Path, force: bool) -> None:
     if dest.exists() and not force:
-        raise UsageError(f"{dest} already exists (add --force to replace it)")
+        raise OutputError(f"{dest}: already exists (use -y/--overwrite to replace it)")
 
 
 def default_destination(

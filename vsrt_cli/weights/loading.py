@@ -28,6 +28,7 @@ from .checkpoint import (
 from .registry import BundledSource, HubSource, ImportSource, ModelEntry, Registry, load_registry
 
 SAFETENSORS_SUFFIX = ".safetensors"
+UPSCALER_KIND = "vsr-transformer"  # the registry's kind for networks load_model returns
 
 
 def resolve_weights(name_or_path: str | os.PathLike[str] | None = None, registry: Registry | None = None) -> Path:
@@ -50,7 +51,9 @@ def resolve_weights(name_or_path: str | os.PathLike[str] | None = None, registry
             )
         return path
     if path.suffix or os.sep in text or (os.altsep and os.altsep in text):
-        raise WeightsMissingError(f"{path}: no such weights file")
+        # A path the user typed: a usage error like any missing input (exit 2), not the
+        # "get them with this command" of a registered model's missing weights (exit 4).
+        raise UsageError(f"{path}: no such weights file")
     raise UsageError(f"unknown model {text!r} (known: {', '.join(registry.names())}; see `vsrt models`)")
 
 
@@ -97,7 +100,13 @@ def load_model(
     """A VSRTransformer in eval mode, fp32, on ``device`` (``auto``, ``cpu``, ``cuda``,
     ``cuda:N`` or a torch.device): a registered name, a ``.safetensors`` path, or None for
     the default model."""
-    path = resolve_weights(name_or_path)
+    registry = load_registry()
+    entry = registry.find(os.fspath(name_or_path)) if name_or_path is not None else None
+    if entry is not None and entry.kind != UPSCALER_KIND:
+        # Said before its weights are looked for: fetching them would not make it upscale.
+        upscalers = ", ".join(e.name for e in registry.entries if e.kind == UPSCALER_KIND)
+        raise UsageError(f"{entry.name} is a {entry.kind} network, not an upscaler; upscalers: {upscalers}")
+    path = resolve_weights(name_or_path, registry)
     architecture = read_metadata(path, None).get("architecture")
     if architecture != ARCHITECTURE:
         raise UsageError(
