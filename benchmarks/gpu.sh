@@ -38,7 +38,7 @@ timeout 200 "${vsrt[@]}" bench -m vsrt-small --device cuda --size 1280x720 --fra
     --memory-frames 20 --json >"$out/vsrt-small-1280x720-memory.json"
 for size in 320x180:24 640x360:12 1280x720:6; do
     step "bench official-reds ${size%%:*}"
-    timeout 150 "${vsrt[@]}" bench --preset official-reds --device cuda --size "${size%%:*}" \
+    timeout 150 "${vsrt[@]}" bench --arch official-reds --device cuda --size "${size%%:*}" \
         --frames "${size##*:}" --json >"$out/official-reds-${size%%:*}.json"
 done
 

@@ -19,5 +19,5 @@ vsrt bench -m "$model" --size 1280x720 --frames 5 --memory-check --memory-frames
 # About 37 s, 2.5 min and 10 min per frame on the 2-core reference machine: the last run takes
 # close to two hours.
 for size in 320x180 640x360 1280x720; do
-    vsrt bench --preset official-reds --size "$size" --frames 5 --json >"$out/official-reds-$size.json"
+    vsrt bench --arch official-reds --size "$size" --frames 5 --json >"$out/official-reds-$size.json"
 done

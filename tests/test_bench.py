@@ -93,3 +93,15 @@ def test_precision_check_counts_changed_codes():
     assert 0 < reduced["share_of_codes_differing"] < 0.5
     assert 1 <= reduced["max_code_diff"] <= 8
     assert reduced["max_code_diff"] - 1 < reduced["max_abs_diff_in_codes"] <= reduced["max_code_diff"] + 1
+
+
+def test_preset_is_the_encoders_as_in_upscale_and_arch_the_architecture(capsys):
+    """`--preset official-reds` meant the architecture here once; now it says where that went."""
+    for args, message in (
+        (["--preset", "official-reds"], "--preset official-reds is an architecture: use --arch official-reds"),
+        (["--arch", "official-reds", "-m", "vsrt-small"], "use either -m/--model or --arch, not both"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["bench", "--size", "16x16", "--frames", "1", *args])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err

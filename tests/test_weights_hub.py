@@ -205,6 +205,17 @@ def test_offline_with_empty_cache_exits_4_without_network(setup, capsys, monkeyp
     assert setup["hub"].count(resolve_only=False) == 0
 
 
+def test_one_model_that_cannot_be_had_does_not_cost_the_others(setup, capsys):
+    """Several names: each gets its own result, and the exit code is a batch's (3: some failed)."""
+    code, out, err = run_cli(["download-weights", "tiny-spynet", "nonesuch", "--json"], capsys)
+    assert code == 3
+    results = {r["name"]: r for r in json.loads(out)["results"]}
+    assert results["tiny-spynet"]["status"] != "failed"
+    assert results["nonesuch"]["status"] == "failed" and results["nonesuch"]["exit_code"] == 2
+    assert "unknown model 'nonesuch'" in err
+    assert run_cli(["download-weights", "nonesuch", "othersuch"], capsys)[0] == 2  # all failed: their code
+
+
 def test_unreachable_hub_names_the_fix(setup, capsys, monkeypatch):
     # A real unreachable host costs ~20 s of client retries; the client's own error is what
     # it raises once those are spent.

@@ -21,14 +21,14 @@ from .options import ensemble_option
 
 @cli.command("bench", short_help="Measure speed, efficiency and memory on a synthetic clip.")
 @click.option("-m", "--model", "model_name", default=None, help="Registered name or .safetensors path (default model if omitted).")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+@click.option("--arch", "preset", type=click.Choice(sorted(PRESETS)), default=None,
               help="Time an architecture preset with random weights (speed does not depend on the weights).")
 @click.option("--size", default="320x180", show_default=True, help="LR input size WIDTHxHEIGHT.")
 @click.option("--frames", type=int, default=12, show_default=True, help="Frames in the synthetic clip.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--precision", default="auto", show_default=True)
-@click.option("--window-stride", type=int, default=None)
-@click.option("--tile-batch", type=int, default=None)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N, as for upscale.")
+@click.option("--precision", default="auto", show_default=True, help="auto, fp32, bf16 or fp16, as for upscale.")
+@click.option("--window-stride", type=int, default=None, help="Output frames per window, as for upscale (default T).")
+@click.option("--tile-batch", type=int, default=None, help="Tiles per model call, as for upscale (default: by device).")
 @ensemble_option
 @click.option("--memory-check", is_flag=True, help="Also compare peak RSS for the clip and one twice as long.")
 @click.option("--memory-frames", type=int, default=None,
@@ -38,8 +38,8 @@ from .options import ensemble_option
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="CPU threads for torch (default: all cores); on a busy machine 1 gives steadier figures.")
 @click.option("--codec", default=None, help="Encoder of the end-to-end run, as for upscale (default libx264).")
-@click.option("--encoder-preset", default="medium", show_default=True,
-              help="The encoder's speed preset in the end-to-end run (upscale's --preset).")
+@click.option("--preset", "--encoder-preset", "encoder_preset", default="medium", show_default=True,
+              help="The encoder's speed preset in the end-to-end run, as for upscale.")
 @click.option("--crf", type=float, default=18, show_default=True, help="The encoder's rate factor, as for upscale.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def bench_command(
@@ -53,8 +53,10 @@ def bench_command(
         raise UsageError(str(error)) from None
     if frames < 1 or (memory_frames is not None and memory_frames < 1):
         raise UsageError("--frames and --memory-frames must be at least 1")
+    if encoder_preset in PRESETS:  # what --preset meant here before it meant the encoder's
+        raise UsageError(f"--preset {encoder_preset} is an architecture: use --arch {encoder_preset}")
     if model_name and preset:
-        raise UsageError("use either -m/--model or --preset, not both")
+        raise UsageError("use either -m/--model or --arch, not both")
     if preset:
         model, label = VSRTransformer(PRESETS[preset]).eval(), f"{preset} (random weights)"
     else:

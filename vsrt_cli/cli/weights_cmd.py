@@ -10,7 +10,7 @@ import click
 from rich import box
 from rich.table import Table
 
-from ..errors import UsageError, WeightsMissingError
+from ..errors import EXIT_PARTIAL, UsageError, VsrtError, WeightsMissingError
 from ..models.vsrt import SELF_FLOW_MODES
 from ..weights.checkpoint import describe_config
 from ..weights.loading import installed_path
@@ -183,6 +183,7 @@ def download_command(
 
     console = error_console()
     results = []
+    failures: list[VsrtError] = []
     if repo_id or filename or revision:
         if not (repo_id and filename and revision):
             raise UsageError("--repo-id, --filename and --revision go together")
@@ -200,13 +201,25 @@ def download_command(
         if not names:
             raise UsageError(f"name the models to download ({', '.join(hub) or 'none on the Hub'}) or use --all")
         for name in names:
-            entry = registry.get(name)
-            if isinstance(entry.source, HubSource):
-                results.append(report_fetch(download.fetch_entry(entry, registry, force), console, as_json))
-            else:
-                results.append(report_local(entry, registry, console, as_json))
+            try:
+                entry = registry.get(name)
+                if isinstance(entry.source, HubSource):
+                    results.append(report_fetch(download.fetch_entry(entry, registry, force), console, as_json))
+                else:
+                    results.append(report_local(entry, registry, console, as_json))
+            except VsrtError as error:
+                if len(names) == 1:  # its error is the command's
+                    raise
+                # One model that cannot be had does not cost the others (as in an upscale batch).
+                console.print(f"vsrt: error: {error}", markup=False, highlight=False)
+                results.append({"name": name, "status": "failed", "error": str(error), "exit_code": error.exit_code})
+                failures.append(error)
     if as_json:
         click.echo(json.dumps({"results": results}))
+    if results and len(failures) == len(results):
+        raise click.exceptions.Exit(failures[0].exit_code)
+    if failures:
+        raise click.exceptions.Exit(EXIT_PARTIAL)
 
 
 def report_fetch(result: Any, console: Any, as_json: bool) -> dict[str, Any]:
