@@ -307,6 +307,7 @@ def test_cli_evaluates_a_weights_file(tmp_path, capsys):
     assert code == 0, err
     report = json.loads(out)
     assert report["settings"]["inference_options"]["ensemble"] == 4
+    assert (report["settings"]["device"], report["settings"]["precision"]) == ("cpu", "fp32")  # what ran
     assert report["clips"][0]["per_frame"]["psnr_y"] == pytest.approx(want_psnr, abs=2e-3)
 
 

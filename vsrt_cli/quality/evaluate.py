@@ -338,6 +338,12 @@ def evaluate(
     }
     if model is not None and inference_options is not None:
         settings["inference_options"] = _options_dict(inference_options)
+        # What "auto" became on this machine, as the upscale summary and bench report it.
+        from ..inference import choose_precision, resolve_device
+
+        device = resolve_device(inference_options.device)
+        settings["device"] = str(device)
+        settings["precision"] = choose_precision(device, inference_options.precision)
     label = (model_name or _model_name(model)) if model is not None else None
     return EvalReport(clips=scores, means=means, model=label, settings=settings)
 
