@@ -118,7 +118,7 @@ def test_the_ensemble_averages_the_versions_of_a_real_network():
 
 
 def test_bad_sizes_are_usage_errors_and_the_cost_counts_the_versions():
-    with pytest.raises(UsageError, match="ensemble size"):
+    with pytest.raises(UsageError, match="--ensemble 3: must be one of"):
         WindowedUpscaler(tiny_model(), InferenceOptions(ensemble=3, **CPU))
     config = tiny_model(frames=5).config
     costs = [

@@ -343,7 +343,7 @@ def test_a_half_or_double_model_runs_and_bad_frames_or_options_are_clear_errors(
         upscale_clip(tiny_model(), [poisoned], InferenceOptions(**CPU))
     with pytest.raises(InputError, match="empty frame"):
         upscale_clip(tiny_model(), [np.zeros((0, 5, 3), np.float32)], InferenceOptions(**CPU))
-    with pytest.raises(UsageError, match="tile batch must be a whole number, got 2.5"):
+    with pytest.raises(UsageError, match="--tile-batch 2.5: must be a whole number"):
         upscale_clip(tiny_model(), frames, InferenceOptions(tile_batch=2.5, **CPU))
     with pytest.raises(UsageError, match="expected auto, cpu, cuda or cuda:N"):
         resolve_device(0)

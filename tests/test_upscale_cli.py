@@ -327,10 +327,10 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
 @pytest.mark.parametrize(
     "option,message",
     [
-        (["--window-stride", "0"], "window stride must be between 1 and 3"),
-        (["--window-stride", "9"], "window stride must be between 1 and 3"),
-        (["--tile-overlap", "40"], "tile overlap must be between 0 and"),
-        (["--tile-batch", "0"], "tile batch must be at least 1"),
+        (["--window-stride", "0"], "--window-stride 0: must be between 1 and 3"),
+        (["--window-stride", "9"], "--window-stride 9: must be between 1 and 3"),
+        (["--tile-overlap", "40"], "--tile-overlap 40: must be between 0 and"),
+        (["--tile-batch", "0"], "--tile-batch 0: must be at least 1"),
         (["--precision", "fp8"], "--precision 'fp8'"),
         (["--device", "tpu"], "--device 'tpu'"),
         (["--preset", "bogus"], "unknown preset 'bogus'"),

@@ -37,7 +37,7 @@ def symmetries(size: int) -> list[Symmetry]:
     """The first ``size`` of: identity, horizontal flip, vertical flip, both flips, the
     same four transposed, and all eight reversed in time."""
     if size not in ENSEMBLE_SIZES:
-        raise UsageError(f"ensemble size must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, got {size}")
+        raise UsageError(f"--ensemble {size}: must be one of {', '.join(map(str, ENSEMBLE_SIZES))}")
     every = [
         Symmetry(hflip, vflip, transpose, reverse)
         for reverse in (False, True)

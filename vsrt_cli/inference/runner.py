@@ -73,14 +73,14 @@ def plan_settings(options: InferenceOptions, config: VSRTConfig) -> tuple[int, i
     for name in ("window_stride", "tile_overlap", "tile_batch", "ensemble"):
         value = getattr(options, name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise UsageError(f"{name.replace('_', ' ')} must be a whole number, got {value!r}")
+            raise UsageError(f"--{name.replace('_', '-')} {value!r}: must be a whole number")
     stride = default_stride(config.num_frames) if options.window_stride is None else options.window_stride
     validate_stride(stride, config.num_frames)
     overlap = default_tile_overlap(config.tile_size) if options.tile_overlap is None else options.tile_overlap
     if not 0 <= overlap < config.tile_size // 2:
-        raise UsageError(f"tile overlap must be between 0 and {config.tile_size // 2 - 1} LR pixels, got {overlap}")
+        raise UsageError(f"--tile-overlap {overlap}: must be between 0 and {config.tile_size // 2 - 1} LR pixels")
     if options.tile_batch is not None and options.tile_batch < 1:
-        raise UsageError(f"tile batch must be at least 1, got {options.tile_batch}")
+        raise UsageError(f"--tile-batch {options.tile_batch}: must be at least 1")
     symmetries(options.ensemble)
     return stride, overlap
 

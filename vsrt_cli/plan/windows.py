@@ -46,7 +46,7 @@ def default_stride(num_frames: int) -> int:
 
 def validate_stride(stride: int, num_frames: int) -> None:
     if not 1 <= stride <= num_frames:
-        raise UsageError(f"window stride must be between 1 and {num_frames} (the model's frame count), got {stride}")
+        raise UsageError(f"--window-stride {stride}: must be between 1 and {num_frames} (the model's frame count)")
 
 
 def reflection_circle(center: int, num_frames: int, last_index: int) -> tuple[int, ...]:
