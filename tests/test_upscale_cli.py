@@ -435,6 +435,8 @@ def test_a_dry_run_says_what_the_run_would_do_about_an_existing_output(tmp_path,
     assert "already exists (use -y/--overwrite" in capsys.readouterr().err
     assert run_cli(*args, "--skip-existing") == 0
     assert json.loads(capsys.readouterr().out)["status"] == "skipped"
+    assert run_cli(*args[:-1], "--skip-existing") == 0  # and in words
+    assert "exists, skipped (--skip-existing)" in capsys.readouterr().out
     assert run_cli(*args, "-y") == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["status"] == "planned" and plan["exists"] is True

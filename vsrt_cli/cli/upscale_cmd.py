@@ -135,8 +135,8 @@ def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) ->
                 raise
             message = str(error) if str(job.source) in str(error) else f"{job.source}: {error}"
             error_console().print(f"vsrt: error: {message}", markup=False, highlight=False)
-            failed = UpscaleResult(str(job.source), str(job.target), "failed", error=str(error),
-                                   exit_code=error.exit_code)
+            failed = UpscaleResult(str(job.source), str(job.target), "failed", model=getattr(model, "weights_name", ""),
+                                   error=str(error), exit_code=error.exit_code)
             results.append(failed)
             if as_json:
                 sys.stdout.write(json.dumps(failed.to_dict()) + "\n")
@@ -154,7 +154,10 @@ def plan_one(job: Job, model, options: BatchOptions) -> dict:
     """One job's plan, with what the run would do about an existing output."""
     exists = job.target.exists()
     if exists and options.skip_existing:
-        return {"source": str(job.source), "output": str(job.target), "status": "skipped", "exists": True}
+        return {
+            "source": str(job.source), "model": getattr(model, "weights_name", ""), "output": str(job.target),
+            "status": "skipped", "exists": True,
+        }
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
     plan = plan_job(job, model, options.inference, options.deinterlace, options.encode)
     return {**plan, "status": "planned"}

@@ -107,12 +107,12 @@ def plan_job(
 
 
 def describe_plan(plan: dict) -> str:
+    if plan.get("status") == "skipped":
+        return f"{plan['source']} -> {plan['output']}: exists, skipped (--skip-existing)"
     streams = ", ".join(f"#{s['index']} {s['kind']} {s['codec']}" for s in plan["streams"])
     width, height = plan["size"]
     out_w, out_h = plan["output_size"]
     frames = "unknown" if plan["frames"] is None else f"{'' if plan['frames_exact'] else 'about '}{plan['frames']}"
-    if plan.get("status") == "skipped":
-        return f"{plan['source']} -> {plan['output']}: exists, skipped (--skip-existing)"
     return "\n".join(
         [
             f"{plan['source']} -> {plan['output']}{' (exists: replaced, -y)' if plan['exists'] else ''}",
