@@ -126,16 +126,17 @@ def upscale_command(
 def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) -> int:
     """The --dry-run: each job's plan on stdout (one JSON object per line with --json), and
     for an input that cannot be planned its error, as the run would give, on stderr."""
+    label = getattr(model, "weights_name", "")
     results = []
     for job in jobs:
         try:
-            plan = plan_one(job, model, options)
+            plan = plan_one(job, model, label, options)
         except VsrtError as error:
             if len(jobs) == 1:  # its error is the command's: one line, its exit code
                 raise
             message = str(error) if str(job.source) in str(error) else f"{job.source}: {error}"
             error_console().print(f"vsrt: error: {message}", markup=False, highlight=False)
-            failed = UpscaleResult(str(job.source), str(job.target), "failed", model=getattr(model, "weights_name", ""),
+            failed = UpscaleResult(str(job.source), str(job.target), "failed", model=label,
                                    error=str(error), exit_code=error.exit_code)
             results.append(failed)
             if as_json:
@@ -150,14 +151,10 @@ def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) ->
     return batch_exit_code(results)
 
 
-def plan_one(job: Job, model, options: BatchOptions) -> dict:
+def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     """One job's plan, with what the run would do about an existing output."""
-    exists = job.target.exists()
-    if exists and options.skip_existing:
-        return {
-            "source": str(job.source), "model": getattr(model, "weights_name", ""), "output": str(job.target),
-            "status": "skipped", "exists": True,
-        }
+    if options.skip_existing and job.target.exists():
+        return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped", "exists": True}
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
     plan = plan_job(job, model, options.inference, options.deinterlace, options.encode)
     return {**plan, "status": "planned"}

@@ -43,7 +43,8 @@ def plan_job(
         frame_size=(4 * info.width, 4 * info.height),
         container=container,
     )
-    check_encoder_opens(encoder, pix_fmt, settings, {str(key) for key in encode.encoder_options})
+    user_keys = {str(key) for key in encode.encoder_options}
+    check_encoder_opens(encoder, pix_fmt, settings, user_keys, (4 * info.width, 4 * info.height))
     device = resolve_device(inference.device)
     precision = choose_precision(device, inference.precision)
     decisions = plan_stream_copy(job.target, info.streams, info.video_index)

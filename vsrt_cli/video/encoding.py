@@ -308,27 +308,35 @@ def check_quality(codec: str | None, crf: float) -> None:
         raise UsageError(f"--crf {crf:g}: {codec} takes 0 to {option.max:g}")
 
 
-def unknown_options_error(codec: str, unknown: list[str]) -> UsageError:
-    """-e KEY=VALUE with keys the encoder does not have: a bad option value, exit 2."""
-    return UsageError(f"-e {', '.join(unknown)}: {codec} has no such option(s) (see `ffmpeg -h encoder={codec}`)")
-
-
-def check_encoder_opens(codec: str, pix_fmt: str, settings: dict[str, str], user_keys: set[str]) -> None:
-    """Open ``codec`` with ``settings`` on a small frame, as the writer will on the real one,
-    so that --dry-run finds what the run would: a missing encoder (NVENC without its GPU)
-    or a user option the encoder does not have."""
-    ctx = av.CodecContext.create(codec, "w")
-    ctx.width, ctx.height, ctx.pix_fmt = 64, 64, pix_fmt
-    ctx.time_base = Fraction(1, 25)
-    ctx.options = dict(settings)
+def open_encoder(ctx, codec: str, user_keys: set[str], frame_size: tuple[int, int]) -> None:
+    """Open an encoder context, with one-line errors: an encoder that will not start (NVENC
+    without its GPU), or -e keys it does not have (FFmpeg hands those back instead of
+    failing). ``frame_size`` is what the messages name: the output's, whatever ``ctx`` is."""
     try:
         ctx.open()
     except (av.FFmpegError, ValueError) as err:
         hint = " (NVENC needs an NVIDIA GPU that has it, and its driver)" if codec in NVENC_ENCODERS else ""
-        raise CodecError(f"cannot start the {codec} encoder: {av_reason(err)}{hint}") from None
+        raise CodecError(
+            f"cannot start the {codec} encoder ({ctx.pix_fmt}, {frame_size[0]}x{frame_size[1]}):"
+            f" {av_reason(err)}{hint}"
+        ) from None
     unknown = sorted(user_keys & set(ctx.options or {}))
-    if unknown:
-        raise unknown_options_error(codec, unknown)
+    if unknown:  # a bad option value: exit 2
+        raise UsageError(
+            f"-e {', '.join(unknown)}: {codec} has no such option(s) (see `ffmpeg -h encoder={codec}`)"
+        )
+
+
+def check_encoder_opens(
+    codec: str, pix_fmt: str, settings: dict[str, str], user_keys: set[str], frame_size: tuple[int, int]
+) -> None:
+    """Open ``codec`` with ``settings`` on a small frame, as the writer will on the real one,
+    so that --dry-run finds what the run would."""
+    ctx = av.CodecContext.create(codec, "w")
+    ctx.width, ctx.height, ctx.pix_fmt = 64, 64, pix_fmt
+    ctx.time_base = Fraction(1, 25)
+    ctx.options = dict(settings)
+    open_encoder(ctx, codec, user_keys, frame_size)
 
 
 def _private_options(codec: str) -> dict:

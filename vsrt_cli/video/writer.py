@@ -18,11 +18,10 @@ from .containers import container_format, container_label, lost_tags_note, suppo
 from .convert import converts_tensors, rgb_to_frame
 from .encoding import (
     NO_REORDER_CONTAINERS,
-    NVENC_ENCODERS,
     EncodeOptions,
     choose_video_codec,
     encoder_settings,
-    unknown_options_error,
+    open_encoder,
     writes_hdr10,
 )
 from .probe import VideoInfo
@@ -304,20 +303,8 @@ class VideoWriter:
             stream.set_display_rotation(self.source.rotation)
 
     def _open_encoder(self) -> None:
-        ctx = self._stream.codec_context
         wanted = {str(k) for k in self.options.encoder_options}
-        try:
-            ctx.open()
-        except (av.FFmpegError, ValueError) as err:
-            hint = " (NVENC needs an NVIDIA GPU that has it, and its driver)" if self.codec in NVENC_ENCODERS else ""
-            raise CodecError(
-                f"cannot start the {self.codec} encoder ({self.pix_fmt}, "
-                f"{self.width}x{self.height}): {av_reason(err)}{hint}"
-            ) from err
-        # FFmpeg hands back the options it did not recognise instead of failing.
-        unknown = sorted(wanted & set(ctx.options or {}))
-        if unknown:
-            raise unknown_options_error(self.codec, unknown)
+        open_encoder(self._stream.codec_context, self.codec, wanted, (self.width, self.height))
 
     # -- writing -------------------------------------------------------------------
 
