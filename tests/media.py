@@ -399,15 +399,17 @@ def _mux_shifted(out, video, packets, offset: int) -> None:
         out.mux(packet)
 
 
-def remux_later(source, target, seconds: Fraction) -> Path:
-    """``source`` with every timestamp ``seconds`` later, packets untouched otherwise."""
+def remux_later(source, target, seconds: Fraction, kind: str | None = None) -> Path:
+    """``source`` with every timestamp (of ``kind`` streams only, if given) ``seconds``
+    later, packets untouched otherwise; ``target``'s extension picks its container."""
     target = Path(target)
-    with av.open(str(source)) as src, av.open(str(target), "w", format=src.format.name) as out:
+    with av.open(str(source)) as src, av.open(str(target), "w") as out:
         streams = {s.index: out.add_stream_from_template(s) for s in src.streams}
         for packet in src.demux():
             if packet.dts is None:
                 continue
-            offset = round(seconds / packet.time_base)
+            moved = kind is None or packet.stream.type == kind
+            offset = round(seconds / packet.time_base) if moved else 0
             packet.pts += offset
             packet.dts += offset
             packet.stream = streams[packet.stream_index]

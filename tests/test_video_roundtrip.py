@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from media import audio_packets, make_video, read_frames, stream_kinds
+from media import audio_packets, make_video, read_frames, remux_later, stream_kinds
 from vsrt_cli.video import EncodeOptions, Frame, VideoReader, VideoWriter, probe
 from vsrt_cli.video.containers import _EXTENSIONS, keeps_file_title, keeps_stream_language, keeps_stream_title
 
@@ -327,6 +327,50 @@ def test_avi_gets_a_real_frame_rate_and_keeps_frame_order(media_dir):
     assert len(b) == len(a)
     nearest = [int(np.argmin([np.abs(np.repeat(np.repeat(x, 4, 0), 4, 1) - y).mean() for x in a])) for y in b]
     assert nearest == list(range(len(a)))
+
+
+def _avi_video_slots(path) -> list[int]:
+    """AVI's only clock is a video chunk's place: its dts, one slot per frame period."""
+    with av.open(str(path)) as container:
+        return [packet.dts for packet in container.demux(video=0) if packet.size]
+
+
+def test_avi_from_an_mp4_with_aac_priming_keeps_every_frame_in_its_slot(media_dir):
+    """AAC starts 1024 samples before zero; FFmpeg's shift for it left slot 1 empty."""
+    src = make_video(media_dir / "primed.mp4", frames=8)
+    with av.open(str(src)) as container:
+        assert next(container.demux(audio=0)).pts < 0  # the case this is about
+    _, writer = upscale(src, media_dir / "primed.avi")
+    assert _avi_video_slots(media_dir / "primed.avi") == list(range(8))
+    assert not any("AVI cannot store that audio" in n for n in writer.notes)
+    assert len(audio_packets(media_dir / "primed.avi")[1]) == len(audio_packets(src)[1])
+
+
+@pytest.mark.parametrize(("moved", "words"), [(Fraction(1, 4), "0.25 s after the video: it will play 0.25 s early"),
+                                              (Fraction(-1, 4), "0.25 s before the video: it will play 0.25 s late")])
+def test_avi_says_when_it_cannot_keep_the_audio_offset(media_dir, moved, words):
+    src = make_video(media_dir / "plain.mkv", frames=8, audio_codec="pcm_s16le")
+    shifted = remux_later(src, media_dir / "moved.mkv", moved, kind="audio")
+    info = probe(shifted)
+    assert info.streams[1].start_s - float(info.start_pts * info.time_base) == pytest.approx(float(moved), abs=1e-3)
+    _, writer = upscale(shifted, media_dir / "moved.avi")
+    assert any(f"audio stream #1 starts {words}" in n for n in writer.notes), writer.notes
+    assert _avi_video_slots(media_dir / "moved.avi") == list(range(8))
+
+
+@pytest.mark.parametrize(("ext", "codec"), [(".avi", "libx264"), (".mkv", "mpeg4")])
+def test_a_stream_half_a_frame_off_the_grid_keeps_one_tick_per_frame(media_dir, ext, codec):
+    """Both outputs count in frame periods; 90 kHz stamps half a period off the grid
+    (an MPEG-PS at 0.54 s) were rounded half to even, two frames onto one tick."""
+    ts = make_video(media_dir / "grid.ts", frames=8, fps=25, audio_tracks=0)
+    off = remux_later(ts, media_dir / "off-grid.ts", Fraction(1, 50))
+    first = probe(off).start_pts
+    assert first is not None and (first / 3600) % 1 == 0.5
+    _, writer = upscale(off, media_dir / f"off-grid{ext}", EncodeOptions(preset="ultrafast", codec=codec))
+    assert not any("nudged" in n for n in writer.notes), writer.notes
+    with av.open(str(media_dir / f"off-grid{ext}")) as container:
+        stamps = [frame.pts for frame in container.decode(video=0)]
+    assert len(stamps) == 8 and len(set(np.diff(stamps))) == 1
 
 
 def test_asf_is_written_without_b_frames_so_frames_keep_their_order(media_dir):

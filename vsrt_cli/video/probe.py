@@ -30,6 +30,7 @@ class StreamInfo:
     codec_name: str
     language: str | None = None
     title: str | None = None
+    start_s: float | None = None  # when it begins to play (after any edit list), seconds
 
 
 @dataclass(frozen=True)
@@ -218,6 +219,9 @@ def stream_info(stream) -> StreamInfo:
         codec_name=codec_name_of(stream),
         language=metadata.get("language") or None,
         title=metadata.get("title") or metadata.get("name") or None,
+        start_s=float(stream.start_time * stream.time_base)
+        if stream.start_time is not None and stream.time_base
+        else None,
     )
 
 

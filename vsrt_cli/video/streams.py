@@ -257,6 +257,30 @@ class _SubtitleTranscode:
         return None
 
 
+class _StartAtZero:
+    """Moves each stream to start at zero, as AVI will play it anyway.
+
+    AVI stores no start times: every stream plays from its first chunk (the video
+    writer moves the video the same way). FFmpeg's muxer would instead move all streams
+    by the earliest negative timestamp (AAC's priming), which AVI turns into an empty
+    frame slot after the first picture. What sync AVI cannot store,
+    ``avi_audio_offset_notes`` tells the user.
+    """
+
+    def __init__(self):
+        self._ticks: dict[int, int] = {}
+
+    def shift(self, packet) -> None:
+        stamp = packet.dts if packet.dts is not None else packet.pts
+        if stamp is None:
+            return
+        ticks = self._ticks.setdefault(packet.stream_index, -stamp)
+        if packet.pts is not None:
+            packet.pts += ticks
+        if packet.dts is not None:
+            packet.dts += ticks
+
+
 class PassThrough:
     """Carries out a stream plan from a second demuxer of the source file.
 
@@ -267,6 +291,7 @@ class PassThrough:
     def __init__(self, source_path, output, decisions, notes: list[str], splices: SplicePlan = SplicePlan()):
         self._output = output
         self._shifter = PacketShifter(splices)
+        self._start_at_zero = _StartAtZero() if output.format.name == "avi" else None
         self._notes = notes
         self._input = open_input(source_path)
         self._routes: dict[int, object] = {}
@@ -376,6 +401,8 @@ class PassThrough:
                 return None
             if packet.size:
                 self._shifter.shift(packet)
+                if self._start_at_zero is not None:
+                    self._start_at_zero.shift(packet)
                 self._pending = packet
         return self._pending
 

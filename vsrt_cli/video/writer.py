@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -99,6 +100,8 @@ def output_notes(
         notes.append(
             f"{label} cannot store the source's {source.rotation}-degree rotation flag; the output will play unrotated"
         )
+    if format_name == "avi":
+        notes += avi_audio_offset_notes(source)
     ratio = source.sample_aspect_ratio
     # MP4/MOV store it in the container from the encoder's value; Matroska would need the
     # stream's own, which PyAV cannot set, so there only codecs with an aspect field in
@@ -121,6 +124,31 @@ def output_notes(
         notes.append(tags_note)
     if source.cover_art:
         notes.append("the source's only picture is its cover art: the output is that one picture, upscaled")
+    return notes
+
+
+# Lip sync errors from about this size on are noticed (ITU-R BT.1359: 45 ms with the
+# sound early; later sound is forgiven longer, but one threshold keeps the note simple).
+_NOTICEABLE_AUDIO_OFFSET_S = 0.045
+
+
+def avi_audio_offset_notes(source: VideoInfo) -> list[str]:
+    """AVI starts every stream together, so a source's audio lead or lag is lost."""
+    if source.start_pts is None:
+        return []
+    video_start = float(source.start_pts * source.time_base)
+    notes = []
+    for stream in source.streams:
+        if stream.kind != "audio" or stream.start_s is None:
+            continue
+        offset = stream.start_s - video_start
+        if abs(offset) < _NOTICEABLE_AUDIO_OFFSET_S:
+            continue
+        when, effect = ("after", "early") if offset > 0 else ("before", "late")
+        notes.append(
+            f"AVI cannot store that audio stream #{stream.index} starts {abs(offset):.2f} s {when} the video:"
+            f" it will play {abs(offset):.2f} s {effect}; prefer .mkv or .mp4"
+        )
     return notes
 
 
@@ -189,6 +217,7 @@ class VideoWriter:
         self._closed = False
         self._nudged = 0
         self._last_pts: int | None = None
+        self._origin: int | None = None  # first frame's source pts, where AVI's clock starts
         self._last_duration = 0
         self._durations: dict[int, int] = {}  # pts -> duration of frames the encoder holds
         self._extra: PassThrough | None = None
@@ -350,7 +379,7 @@ class VideoWriter:
         """Encode a frame from :meth:`convert`; ``pts``/``duration`` in the source time base."""
         if self._closed:
             raise ValueError("write() on a closed VideoWriter")
-        frame.pts = self._next_pts(self._rescale(pts))
+        frame.pts = self._next_pts(self._rescale(self._from_origin(pts)))
         frame.time_base = self._time_base
         self._last_duration = self._rescale(duration) or self._nominal_duration()
         frame.duration = self._last_duration
@@ -367,7 +396,20 @@ class VideoWriter:
     def _rescale(self, stamp: int | None) -> int | None:
         if stamp is None or self._time_base == self._input_time_base:
             return None if stamp is None else int(stamp)
-        return round(stamp * self._input_time_base / self._time_base)
+        # Halves up, not to even: a stream half a tick off the grid (an MPEG-PS at 0.54 s
+        # into 1/25 s) would otherwise map frames 14.5 and 15.5 apart but 13.5 and 14.5
+        # onto one tick.
+        return math.floor(stamp * self._input_time_base / self._time_base + Fraction(1, 2))
+
+    def _from_origin(self, pts: int | None) -> int | None:
+        # AVI plays every stream from its first chunk and fills a gap in the video with
+        # empty slots, except before its first frame: a video that starts late (a TS
+        # at 1.4 s, audio that leads) would freeze its first picture for that long.
+        if pts is None or self.format_name != "avi":
+            return pts
+        if self._origin is None:
+            self._origin = pts
+        return pts - self._origin
 
     def _nominal_duration(self) -> int:
         return max(1, round(1 / (self._rate * self._time_base)))
