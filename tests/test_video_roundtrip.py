@@ -373,6 +373,18 @@ def test_a_stream_half_a_frame_off_the_grid_keeps_one_tick_per_frame(media_dir, 
     assert len(stamps) == 8 and len(set(np.diff(stamps))) == 1
 
 
+@pytest.mark.parametrize("ext", [".avi", ".wmv"])
+def test_avi_and_wmv_hold_one_time_per_frame_period(media_dir, ext):
+    """Read with a codec FFmpeg times as it is stored: H.264 it reads a period late."""
+    src = make_video(media_dir / "periods.mp4", frames=8, fps=25)
+    dst = media_dir / f"periods{ext}"
+    upscale(src, dst, EncodeOptions(codec="mpeg4"))
+    with av.open(str(dst)) as container:
+        video = container.streams.video[0]
+        seconds = [float(frame.pts * video.time_base) for frame in container.decode(video)]
+    assert np.allclose(np.array(seconds) - seconds[0], np.arange(8) / 25, atol=1e-3)
+
+
 def test_asf_is_written_without_b_frames_so_frames_keep_their_order(media_dir):
     """ASF stores no decode order: B-frames came back as pts 40, 160, 120, 200, 80, ..."""
     src = make_video(media_dir / "for_asf.mp4", frames=12, audio_tracks=0)
