@@ -17,12 +17,14 @@ from .errors import VsrtError  # noqa: E402
 from .inference import InferenceOptions, upscale_clip  # noqa: E402
 from .pipeline import Progress, UpscaleResult, upscale_video  # noqa: E402
 from .video import EncodeOptions  # noqa: E402
+from .video.segment import Segment  # noqa: E402
 from .weights.loading import load_model  # noqa: E402
 
 __all__ = [
     "EncodeOptions",
     "InferenceOptions",
     "Progress",
+    "Segment",
     "UpscaleResult",
     "VsrtError",
     "__version__",

@@ -16,6 +16,7 @@ from ..pipeline.outputs import check_target
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
 from ..video.deinterlace import DEINTERLACE_MODES
+from ..video.segment import Segment, parse_time
 from ..weights.loading import load_model
 from . import cli
 from .console import error_console, output_console
@@ -57,6 +58,10 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="Deinterlace with bwdif: auto = the frames the decoder flags as interlaced.",
 )
+@click.option("--start", "start", default=None, metavar="TIME",
+              help="Upscale from this time on (seconds or [HH:]MM:SS[.fff], from the first frame).")
+@click.option("--duration", "duration", default=None, metavar="TIME",
+              help="Upscale only this long a part (with --start: a sample to try settings on).")
 @click.option("--codec", default=None, help="Video encoder (default libx264; VP9 for WebM).")
 @click.option("--crf", type=float, default=18, show_default=True, help="Constant rate factor (quality).")
 @click.option("--preset", default="medium", show_default=True, help="Encoder speed preset.")
@@ -80,6 +85,8 @@ def upscale_command(
     device: str,
     precision: str,
     deinterlace: str,
+    start: str | None,
+    duration: str | None,
     codec: str | None,
     crf: float,
     preset: str,
@@ -108,8 +115,13 @@ def upscale_command(
     )
     model = load_model(weights if weights is not None else model_name)
     label = model.weights_name
+    segment = Segment(
+        parse_time(start, "--start") if start is not None else 0,
+        parse_time(duration, "--duration") if duration is not None else None,
+    )
     options = BatchOptions(
-        inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace
+        inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace,
+        segment=None if segment.whole else segment,
     )
     check_batch_options(model, options)
     if dry_run:
@@ -156,7 +168,7 @@ def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     if options.skip_existing and job.target.exists():
         return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped", "exists": True}
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
-    plan = plan_job(job, model, options.inference, options.deinterlace, options.encode)
+    plan = plan_job(job, model, options.inference, options.deinterlace, options.encode, options.segment)
     return {**plan, "status": "planned"}
 
 

@@ -14,6 +14,7 @@ from ..inference.runner import plan_settings
 from ..video import EncodeOptions
 from ..video.deinterlace import check_deinterlace_mode
 from ..video.encoding import check_quality, resolve_encoder
+from ..video.segment import Segment
 from .outputs import Job
 from .upscale import Progress, UpscaleResult, upscale_video
 
@@ -25,6 +26,7 @@ class BatchOptions:
     overwrite: bool = False
     skip_existing: bool = False
     deinterlace: str = "auto"
+    segment: Segment | None = None  # the same part of every input (--start, --duration)
 
 
 def check_batch_options(model: nn.Module, options: BatchOptions) -> None:
@@ -47,6 +49,8 @@ def run_job(
 ) -> UpscaleResult:
     """Upscale one job and report the outcome instead of raising (Ctrl-C still raises)."""
     result = _run(job, model, options, model_name, progress)
+    if options.segment is not None:  # skipped and failed results say which part was asked for too
+        result.segment = options.segment.to_dict()
     if job.note:
         result.notes.insert(0, job.note)
     return result
@@ -64,6 +68,7 @@ def _run(job, model, options, model_name, progress) -> UpscaleResult:
             encode=options.encode,
             overwrite=options.overwrite,
             deinterlace=options.deinterlace,
+            segment=options.segment,
             model_name=model_name,
             progress=progress,
         )

@@ -15,6 +15,7 @@ from ..plan.cost import frame_cost
 from ..video import EncodeOptions, choose_video_codec, plan_stream_copy, probe
 from ..video.containers import container_format
 from ..video.encoding import check_encoder_opens, encoder_settings
+from ..video.segment import Segment, check_segment, segment_frames
 from ..video.writer import output_notes
 from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
@@ -26,9 +27,12 @@ def plan_job(
     inference: InferenceOptions,
     deinterlace: str = "auto",
     encode: EncodeOptions | None = None,
+    segment: Segment | None = None,
 ) -> dict:
     """A JSON-ready description of the job: streams, frames, windows, tiles, work, output."""
     info = probe(job.source)
+    segment = segment if segment is not None and not segment.whole else None
+    check_segment(job.source, info.duration_s, segment)
     encode = encode or EncodeOptions()
     # The same choices the writer makes, so that a container or codec problem shows here.
     encoder, pix_fmt, codec_note = choose_video_codec(
@@ -50,6 +54,8 @@ def plan_job(
     decisions = plan_stream_copy(job.target, info.streams, info.video_index)
     written = output_notes(info, container, encoder, pix_fmt, 4 * info.width, 4 * info.height)
     notes = [note for note in (job.note, codec_note, *written, *(d.note for d in decisions)) if note]
+    if segment is not None:
+        notes.insert(0, f"only {segment.describe()} of the source will be upscaled, starting at 0 in the output")
     config = model.config
     stride, overlap = plan_settings(inference, config)
     flow_size = (padded_size(max(info.height, config.tile_size)), padded_size(max(info.width, config.tile_size)))
@@ -65,7 +71,7 @@ def plan_job(
         spynet_self_flow=config.self_flow == "spynet",
         ensemble=inference.ensemble,
     )
-    frames = info.n_frames
+    frames = segment_frames(info.n_frames, info.duration_s, info.average_rate, segment or Segment())
     return {
         "source": str(job.source),
         "model": getattr(model, "weights_name", ""),
@@ -77,8 +83,10 @@ def plan_job(
         "size": [info.width, info.height],
         "output_size": [4 * info.width, 4 * info.height],
         "frames": frames,
-        "frames_exact": info.frames_exact,  # false: duration x frame rate, for VFR only a guess
+        # false: duration x frame rate (for VFR only a guess), as for any part of a video
+        "frames_exact": info.frames_exact and segment is None,
         "duration_s": info.duration_s,
+        "segment": segment.to_dict() if segment is not None else None,
         "bit_depth": info.bit_depth,
         "colour_matrix": info.colour.matrix,  # as tagged; "unknown" when untagged
         "colour_matrix_used": info.colour.matrix_used,

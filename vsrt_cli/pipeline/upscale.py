@@ -20,6 +20,7 @@ from ..models.vsrt import SCALE, VSRTransformer
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.deinterlace import deinterlace_notes
 from ..video.fit import refit_note
+from ..video.segment import Segment, check_segment, segment_frames
 from ..video.splice import splice_note
 from .outputs import atomic_output, check_target
 from .threads import BackgroundSink, Prefetcher
@@ -91,6 +92,7 @@ class UpscaleResult:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     exit_code: int = 0
+    segment: dict | None = None  # the part upscaled (start_s, duration_s); None: all of it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -108,6 +110,7 @@ def upscale_video(
     encode: EncodeOptions | None = None,
     overwrite: bool = False,
     deinterlace: str = "auto",
+    segment: Segment | None = None,
     model_name: str = "",
     progress: Callable[[Progress], None] | None = None,
 ) -> UpscaleResult:
@@ -121,7 +124,9 @@ def upscale_video(
     ensemble; ``encode`` the codec, crf, preset and pixel format (None: chosen from the
     container and the source). ``overwrite`` replaces an existing ``target`` (never the
     source). ``deinterlace``: ``auto`` runs bwdif on the frames the decoder flags as
-    interlaced, wherever they start; ``on`` on every frame; ``off`` never. ``progress`` is
+    interlaced, wherever they start; ``on`` on every frame; ``off`` never. ``segment``
+    upscales only that part of the source (a :class:`~vsrt_cli.video.segment.Segment`:
+    start and duration in seconds from the first frame), output from zero. ``progress`` is
     called with a :class:`Progress` after each output frame. ``model_name`` is what the
     result calls the model (default: the name it was loaded by).
 
@@ -150,14 +155,17 @@ def upscale_video(
     # (a folder batch runs many videos in one process; see inference/allocator.py).
     release_freed_memory()
     upscaler = WindowedUpscaler(model, inference)
-    with VideoReader(source, deinterlace=deinterlace) as reader:
+    with VideoReader(source, deinterlace=deinterlace, segment=segment) as reader:
         info = reader.info
+        segment = reader.segment
+        check_segment(source, info.duration_s, segment)
         width, height = info.width * SCALE, info.height * SCALE
         timing: deque[tuple[int | None, int | None]] = deque()
         done = 0
+        frames_total = segment_frames(info.n_frames, info.duration_s, info.average_rate, segment or Segment())
 
         # A cover has no duration of its own: it is shown for as long as the audio plays.
-        cover_duration = round(info.duration_s / info.time_base) if info.cover_art and info.duration_s else None
+        cover_duration = cover_ticks(info, segment) if info.cover_art else None
 
         def decoded():
             for frame in reader:
@@ -171,7 +179,8 @@ def upscale_video(
                     # Inside the try: a Ctrl-C that lands while the threads are being
                     # set up must still stop whichever of them already started.
                     writer = VideoWriter(
-                        partial, source=info, width=width, height=height, options=encode, shown_as=target
+                        partial, source=info, width=width, height=height, options=encode, shown_as=target,
+                        segment=reader.clock,
                     )
                     sink = BackgroundSink(
                         lambda item: writer.write_frame(item[0], pts=item[1], duration=item[2]),
@@ -198,7 +207,7 @@ def upscale_video(
                         del output
                         done += 1
                         if progress is not None:
-                            progress(Progress(done, info.n_frames, time.monotonic() - started))
+                            progress(Progress(done, frames_total, time.monotonic() - started))
                     if done == 0:
                         raise InputError(f"{source}: no video frame could be decoded")
                     if converter is not None:
@@ -222,6 +231,8 @@ def upscale_video(
                 raise
             raise OutputError(f"{target}: cannot write ({error.strerror or error})") from None
         notes = list(writer.notes)
+        if segment is not None:
+            notes.insert(0, f"only {segment.describe()} of the source was upscaled, starting at 0 in the output")
         if splice_note(info.splices):
             notes.append(splice_note(info.splices))
         notes += deinterlace_notes(reader.deinterlace, reader.interlaced_frames, reader.frames_read)
@@ -233,7 +244,7 @@ def upscale_video(
             notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")
         if reader.corrupt_frames:
             notes.append(f"{reader.corrupt_frames} frame(s) decoded from damaged data were upscaled as decoded")
-        if info.frames_exact and info.n_frames and done < info.n_frames:
+        if segment is None and info.frames_exact and info.n_frames and done < info.n_frames:
             notes.append(
                 f"the container lists {info.n_frames} frames but only {done} could be decoded"
                 " (is the file truncated or damaged?)"
@@ -257,4 +268,17 @@ def upscale_video(
         device=upscaler.stats.device,
         precision=upscaler.stats.precision,
         notes=notes,
+        segment=segment.to_dict() if segment is not None else None,
     )
+
+
+def cover_ticks(info, segment: Segment | None) -> int | None:
+    """How long a cover picture is shown: as long as the audio plays (within the part)."""
+    if not info.duration_s:
+        return None
+    seconds = info.duration_s
+    if segment is not None:
+        seconds = max(0.0, seconds - float(segment.start))
+        if segment.duration is not None:
+            seconds = min(seconds, float(segment.duration))
+    return round(seconds / info.time_base)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -17,7 +18,17 @@ from .convert import frame_to_rgb
 from .deinterlace import Deinterlacer, check_deinterlace_mode
 from .fit import Placement, fit_picture, fit_placement
 from .probe import VideoInfo, probe
+from .segment import Segment, SegmentClock
 from .splice import PacketShifter
+
+
+# How far before a segment's start to seek, in turn, when a seek lands after it (some
+# demuxers seek to the nearest keyframe, not the one before).
+_SEEK_MARGINS_S = (0, 5, 30, 300)
+
+
+def _stamp(packet):
+    return packet.pts if packet.pts is not None else packet.dts
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,12 +55,17 @@ class VideoReader:
     Every frame comes out at the size of the first (``info``'s): pictures of another size
     are fitted to it (see fit.py), counted in ``refitted_frames``, their sizes listed in
     ``refitted_sizes`` and ``refit_bordered`` set when one needed borders to keep its shape.
+
+    ``segment`` limits the frames to a part of the video (see segment.py), read from a
+    keyframe before its start; their timestamps are moved so that the part starts at zero.
     """
 
-    def __init__(self, path, threads: int = 0, deinterlace: str = "off"):
+    def __init__(self, path, threads: int = 0, deinterlace: str = "off", segment: Segment | None = None):
         self.deinterlace = check_deinterlace_mode(deinterlace)
         self.path = Path(path)
         self.info: VideoInfo = probe(self.path)
+        self.segment = segment if segment is not None and not segment.whole else None
+        self.clock: SegmentClock | None = self.segment.clock(self.origin) if self.segment else None
         self.decode_errors = 0
         self.corrupt_frames = 0
         self.interlaced_frames = 0
@@ -63,6 +79,12 @@ class VideoReader:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close()
+
+    @property
+    def origin(self) -> Fraction:
+        """Seconds on the file's clock of its first video frame, where ``segment`` counts from."""
+        info = self.info
+        return Fraction(info.start_pts) * info.time_base if info.start_pts is not None else Fraction(0)
 
     def close(self) -> None:
         if self._container is not None:
@@ -81,7 +103,7 @@ class VideoReader:
         stream.thread_count = self._threads
         deinterlacer = Deinterlacer(every_frame=True) if self.deinterlace == "on" else None
         try:
-            for decoded in self._decoded(container, stream):
+            for decoded in self._within_segment(self._decoded(container, stream)):
                 if decoded.is_corrupt:
                     self.corrupt_frames += 1
                 if decoded.interlaced_frame:
@@ -102,6 +124,8 @@ class VideoReader:
             container.close()
             if self._container is container:
                 self._container = None
+        if self.frames_read == 0 and self.segment is not None:
+            raise InputError(f"{self.path}: no video frame from {self.segment.describe()} (the video is shorter?)")
         if self.frames_read == 0:
             raise InputError(f"no frame could be decoded from {self.path} (file damaged or truncated)")
 
@@ -115,13 +139,55 @@ class VideoReader:
         # Shifted before decoding, so that frames and bwdif see one increasing clock.
         shifter = PacketShifter(self.info.splices)
         try:
-            for packet in container.demux(stream):
+            for packet in self._packets(container, stream):
                 shifter.shift(packet)
                 yield from self._decode_packet(stream, packet)
         except (av.FFmpegError, OSError):
             # The demuxer itself gave up (e.g. the file is cut short): keep what we have.
             self.decode_errors += 1
         yield from self._decode_packet(stream, None)
+
+    def _packets(self, container, stream):
+        """The stream's packets, from a keyframe at or before the segment's start."""
+        clock = self.clock
+        # Joined pieces restart their clocks, so a time to seek to has no one place:
+        # those files are read from the beginning.
+        if clock is None or clock.begin <= self.origin or self.info.splices or self.info.cover_art:
+            yield from container.demux(stream)
+            return
+        for margin in _SEEK_MARGINS_S:
+            target = max(self.origin, clock.begin - margin)
+            try:
+                container.seek(math.floor(target / stream.time_base), stream=stream, backward=True)
+            except (av.FFmpegError, OSError):
+                continue
+            packets = container.demux(stream)
+            # Packets before the first keyframe cannot be decoded: they are skipped.
+            key = next((p for p in packets if p.is_keyframe and _stamp(p) is not None), None)
+            landed_after = key is None or _stamp(key) * stream.time_base > clock.begin
+            if landed_after and target > self.origin:
+                continue
+            if key is not None:
+                yield key
+                yield from packets
+            return
+        # Every seek failed or landed after the start: read it all, as without a segment.
+        container.seek(0, backward=True)
+        yield from container.demux(stream)
+
+    def _within_segment(self, decoded_frames):
+        """Frames of the segment only; stops decoding once past its end."""
+        clock = self.clock
+        for decoded in decoded_frames:
+            if clock is not None and not self.info.cover_art:
+                stamp = decoded.pts if decoded.pts is not None else decoded.dts
+                if stamp is not None:
+                    seconds = stamp * (decoded.time_base or Fraction(self.info.time_base))
+                    if clock.before(seconds):
+                        continue
+                    if clock.after(seconds):
+                        return
+            yield decoded
 
     def _decode_packet(self, stream, packet):
         try:
@@ -144,11 +210,15 @@ class VideoReader:
             ) from err
         if (decoded.width, decoded.height) != (self.info.width, self.info.height):
             rgb = self._refit(rgb, stream)
+        time_base = decoded.time_base or stream.time_base
+        pts = decoded.pts if decoded.pts is not None else decoded.dts
+        if pts is not None and self.clock is not None and not self.info.cover_art:
+            pts -= self.clock.ticks(time_base)
         frame = Frame(
             index=self.frames_read,
             rgb=rgb,
-            pts=decoded.pts if decoded.pts is not None else decoded.dts,
-            time_base=decoded.time_base or stream.time_base,
+            pts=pts,
+            time_base=time_base,
             duration=decoded.duration or None,
         )
         self.frames_read += 1

@@ -26,6 +26,7 @@ from .containers import (
     supports_chapters,
 )
 from .probe import StreamInfo
+from .segment import SegmentClock, chapters_within
 from .splice import PacketShifter, SplicePlan
 
 # AC-3 and MP2 only for the MPEG program streams of DVDs and VCDs, which hold neither of the others.
@@ -162,6 +163,11 @@ def packet_seconds(packet) -> float | None:
     return float(stamp * packet.time_base)
 
 
+# Seconds, either side of a segment, within which packets of the other streams may lie
+# in the file away from the video's (a muxer's interleaving).
+_SEGMENT_SEEK_MARGIN_S = 2
+
+
 class _Copy:
     """Packets go through untouched: same bytes, same timestamps."""
 
@@ -285,12 +291,22 @@ class PassThrough:
     """Carries out a stream plan from a second demuxer of the source file.
 
     ``splices`` is the source's plan for restarting timestamps (see :mod:`.splice`); its
-    packets are shifted by it exactly as the video reader shifts the video's.
+    packets are shifted by it exactly as the video reader shifts the video's. With a
+    ``segment`` only the packets that start within it are carried, moved as the video is.
     """
 
-    def __init__(self, source_path, output, decisions, notes: list[str], splices: SplicePlan = SplicePlan()):
+    def __init__(
+        self,
+        source_path,
+        output,
+        decisions,
+        notes: list[str],
+        splices: SplicePlan = SplicePlan(),
+        segment: SegmentClock | None = None,
+    ):
         self._output = output
         self._shifter = PacketShifter(splices)
+        self._segment = segment
         self._start_at_zero = _StartAtZero() if output.format.name == "avi" else None
         self._notes = notes
         self._input = open_input(source_path)
@@ -305,7 +321,18 @@ class PassThrough:
             self.close()
             raise
         streams = [self._input.streams[i] for i in self._routes]
+        if streams and segment is not None and not splices:
+            self._seek_before(segment.begin)
         self._packets = self._input.demux(*streams) if streams else None
+
+    def _seek_before(self, seconds) -> None:
+        # A demuxer seeks by the video's keyframes; the other streams' packets lie up to
+        # about a second either side of them in the file, so it seeks this much earlier
+        # and drops what comes before the segment.
+        try:
+            self._input.seek(max(0, math.floor((seconds - _SEGMENT_SEEK_MARGIN_S) * av.time_base)), backward=True)
+        except (av.FFmpegError, OSError):
+            self._input.seek(0, backward=True)
 
     def _setup(self, decisions) -> None:
         for decision in decisions:
@@ -341,6 +368,8 @@ class PassThrough:
 
     def _copy_chapters(self) -> None:
         chapters = self._input.chapters()
+        if self._segment is not None:
+            chapters = chapters_within(chapters, self._segment)
         if not chapters:
             return
         if not supports_chapters(self._output.format.name):
@@ -401,10 +430,45 @@ class PassThrough:
                 return None
             if packet.size:
                 self._shifter.shift(packet)
+                if self._segment is not None and not self._within_segment(packet):
+                    continue
                 if self._start_at_zero is not None:
                     self._start_at_zero.shift(packet)
                 self._pending = packet
         return self._pending
+
+    def _within_segment(self, packet) -> bool:
+        """Whether the packet belongs to the segment; if so it is moved as the video is.
+
+        Audio and data packets belong when they start within it. A subtitle belongs when
+        it is on screen at any time within it, and is cut to it: a line that began just
+        before the start is shown from the start, and none outlasts the video.
+        """
+        segment = self._segment
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        if stamp is None or not packet.time_base:
+            return False
+        time_base = packet.time_base
+        seconds = stamp * time_base
+        if segment.after(seconds - _SEGMENT_SEEK_MARGIN_S):
+            self._packets = None  # well past the end: nothing later can start inside
+            return False
+        if segment.after(seconds):
+            return False
+        ticks = segment.ticks(time_base)
+        if packet.stream.type == "subtitle" and packet.duration:
+            until = seconds + packet.duration * time_base
+            if until <= segment.begin:
+                return False
+            stamp = max(stamp, ticks)
+            if segment.end is not None:
+                until = min(until, segment.end)
+            packet.duration = max(1, math.floor(until / time_base) - stamp)
+        elif segment.before(seconds):
+            return False
+        packet.pts = stamp - ticks
+        packet.dts = packet.pts if packet.dts is None or packet.stream.type == "subtitle" else packet.dts - ticks
+        return True
 
     def _route(self, packet) -> None:
         route = self._routes.get(packet.stream_index)

@@ -26,6 +26,7 @@ from .encoding import (
     writes_hdr10,
 )
 from .probe import VideoInfo
+from .segment import SegmentClock
 from .streams import PassThrough, clean_metadata, packet_seconds, plan_stream_copy
 
 _DEFAULT_RATE = Fraction(24)
@@ -186,8 +187,9 @@ class VideoWriter:
     """Encode frames to ``path`` (exactly that path; the caller handles temp names).
 
     ``source`` supplies timing, colour, rotation, metadata and the streams to carry
-    over; without it frames are timed at ``frame_rate``. ``notes`` collects every
-    decision the user should hear about.
+    over; without it frames are timed at ``frame_rate``. ``segment``: the part of the
+    source being written (the reader's ``clock``), whose packets alone are carried over.
+    ``notes`` collects every decision the user should hear about.
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class VideoWriter:
         copy_streams: bool = True,
         frame_rate: Fraction | None = None,
         shown_as=None,
+        segment: SegmentClock | None = None,
     ):
         self.path = Path(path)
         # What errors call the file: the target a user asked for, not the temporary name
@@ -222,6 +225,7 @@ class VideoWriter:
         self._durations: dict[int, int] = {}  # pts -> duration of frames the encoder holds
         self._extra: PassThrough | None = None
         self._copy_streams = copy_streams
+        self._segment = segment
         threads = convert_threads()
         self._convert_pool = ThreadPoolExecutor(threads, "vsrt-convert") if threads > 1 else None
         check_output_dir(self.path)
@@ -288,7 +292,7 @@ class VideoWriter:
             if self._copy_streams:
                 decisions = plan_stream_copy(self.path, self.source.streams, self.source.video_index)
                 self._extra = PassThrough(
-                    self.source.path, self._out, decisions, self.notes, self.source.splices
+                    self.source.path, self._out, decisions, self.notes, self.source.splices, self._segment
                 )
         self._open_encoder()
         try:
