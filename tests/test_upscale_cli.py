@@ -337,6 +337,10 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
         (["--crf", "-5"], "--crf -5: must be 0 or more"),
         (["--bogus"], "No such option '--bogus' (see 'vsrt upscale --help')"),
         (["--crf", "abc"], "'abc' is not a valid float"),
+        (["--scale", "0.5"], "--scale 0.5: must be from 1 to 4"),
+        (["--scale", "8"], "--scale 8: must be from 1 to 4"),
+        (["--scale", "nan"], "--scale nan: must be from 1 to 4"),
+        (["--scale", "2x"], "--scale '2x': expected a number from 1 to 4"),
     ],
 )
 @pytest.mark.parametrize("dry_run", [True, False])

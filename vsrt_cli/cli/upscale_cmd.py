@@ -16,6 +16,7 @@ from ..pipeline.outputs import check_target
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
 from ..video.deinterlace import DEINTERLACE_MODES
+from ..plan.output_size import check_scale
 from ..video.segment import Segment, parse_time
 from ..weights.loading import load_model
 from . import cli
@@ -62,6 +63,8 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
               help="Upscale from this time on (seconds or [HH:]MM:SS[.fff], from the first frame).")
 @click.option("--duration", "duration", default=None, metavar="TIME",
               help="Upscale only this long a part (with --start: a sample to try settings on).")
+@click.option("--scale", "scale", default="4", metavar="FACTOR", show_default=True,
+              help="Output size over input size, 1 to 4: below 4 the model's 4x frames are shrunk (antialiased bicubic).")
 @click.option("--codec", default=None, help="Video encoder (default libx264; VP9 for WebM).")
 @click.option("--crf", type=float, default=18, show_default=True, help="Constant rate factor (quality).")
 @click.option("--preset", default="medium", show_default=True, help="Encoder speed preset.")
@@ -87,6 +90,7 @@ def upscale_command(
     deinterlace: str,
     start: str | None,
     duration: str | None,
+    scale: str,
     codec: str | None,
     crf: float,
     preset: str,
@@ -121,7 +125,7 @@ def upscale_command(
     )
     options = BatchOptions(
         inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace,
-        segment=None if segment.whole else segment,
+        segment=None if segment.whole else segment, scale=check_scale(scale),
     )
     check_batch_options(model, options)
     if dry_run:
@@ -168,7 +172,7 @@ def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     if options.skip_existing and job.target.exists():
         return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped", "exists": True}
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
-    plan = plan_job(job, model, options.inference, options.deinterlace, options.encode, options.segment)
+    plan = plan_job(job, model, options.inference, options.deinterlace, options.encode, options.segment, options.scale)
     return {**plan, "status": "planned"}
 
 

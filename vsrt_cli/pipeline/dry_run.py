@@ -12,6 +12,7 @@ from ..inference.runner import plan_settings
 from ..models.compute import flow_pair_macs, window_macs
 from ..models.spynet import padded_size
 from ..plan.cost import frame_cost
+from ..plan.output_size import MODEL_SCALE, output_size
 from ..video import EncodeOptions, choose_video_codec, plan_stream_copy, probe
 from ..video.containers import container_format
 from ..video.encoding import check_encoder_opens, encoder_settings
@@ -28,15 +29,17 @@ def plan_job(
     deinterlace: str = "auto",
     encode: EncodeOptions | None = None,
     segment: Segment | None = None,
+    scale: float = MODEL_SCALE,
 ) -> dict:
     """A JSON-ready description of the job: streams, frames, windows, tiles, work, output."""
     info = probe(job.source)
+    out_w, out_h = output_size(info.width, info.height, scale)
     segment = segment if segment is not None and not segment.whole else None
     check_segment(job.source, info.duration_s, segment)
     encode = encode or EncodeOptions()
     # The same choices the writer makes, so that a container or codec problem shows here.
     encoder, pix_fmt, codec_note = choose_video_codec(
-        job.target, encode.codec, info.bit_depth, pix_fmt=encode.pix_fmt, width=4 * info.width, height=4 * info.height
+        job.target, encode.codec, info.bit_depth, pix_fmt=encode.pix_fmt, width=out_w, height=out_h
     )
     container = container_format(job.target)
     settings = encoder_settings(
@@ -44,15 +47,15 @@ def plan_job(
         encode.crf,
         encode.preset,
         encode.encoder_options,
-        frame_size=(4 * info.width, 4 * info.height),
+        frame_size=(out_w, out_h),
         container=container,
     )
     user_keys = {str(key) for key in encode.encoder_options}
-    check_encoder_opens(encoder, pix_fmt, settings, user_keys, (4 * info.width, 4 * info.height))
+    check_encoder_opens(encoder, pix_fmt, settings, user_keys, (out_w, out_h))
     device = resolve_device(inference.device)
     precision = choose_precision(device, inference.precision)
     decisions = plan_stream_copy(job.target, info.streams, info.video_index)
-    written = output_notes(info, container, encoder, pix_fmt, 4 * info.width, 4 * info.height)
+    written = output_notes(info, container, encoder, pix_fmt, out_w, out_h)
     notes = [note for note in (job.note, codec_note, *written, *(d.note for d in decisions)) if note]
     if segment is not None:
         notes.insert(0, f"only {segment.describe()} of the source will be upscaled, starting at 0 in the output")
@@ -81,7 +84,7 @@ def plan_job(
             {"index": s.index, "kind": s.kind, "codec": s.codec_name, "language": s.language} for s in info.streams
         ],
         "size": [info.width, info.height],
-        "output_size": [4 * info.width, 4 * info.height],
+        "output_size": [out_w, out_h],
         "frames": frames,
         # false: duration x frame rate (for VFR only a guess), as for any part of a video
         "frames_exact": info.frames_exact and segment is None,

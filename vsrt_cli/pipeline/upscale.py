@@ -10,13 +10,15 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError, OutputError, UsageError
 from ..inference import InferenceOptions, WindowedUpscaler
 from ..inference.allocator import release_freed_memory
 from ..inference.device import to_host_hwc
-from ..models.vsrt import SCALE, VSRTransformer
+from ..models.vsrt import VSRTransformer
+from ..plan.output_size import MODEL_SCALE, check_scale, output_size
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.deinterlace import deinterlace_notes
 from ..video.fit import refit_note
@@ -111,6 +113,7 @@ def upscale_video(
     overwrite: bool = False,
     deinterlace: str = "auto",
     segment: Segment | None = None,
+    scale: float = MODEL_SCALE,
     model_name: str = "",
     progress: Callable[[Progress], None] | None = None,
 ) -> UpscaleResult:
@@ -126,7 +129,9 @@ def upscale_video(
     source). ``deinterlace``: ``auto`` runs bwdif on the frames the decoder flags as
     interlaced, wherever they start; ``on`` on every frame; ``off`` never. ``segment``
     upscales only that part of the source (a :class:`~vsrt_cli.video.segment.Segment`:
-    start and duration in seconds from the first frame), output from zero. ``progress`` is
+    start and duration in seconds from the first frame), output from zero. ``scale`` (1 to
+    4) writes the video that many times the source's size: the model's 4x frames are shrunk
+    with an antialiased bicubic filter (sides rounded to even numbers). ``progress`` is
     called with a :class:`Progress` after each output frame. ``model_name`` is what the
     result calls the model (default: the name it was loaded by).
 
@@ -146,6 +151,7 @@ def upscale_video(
     if not target.suffix:
         raise UsageError(f"{target}: no extension to say which container; use a name such as out.mp4")
     inference = inference if inference is not None else InferenceOptions()
+    scale = check_scale(scale)
     model_name = model_name or getattr(model, "weights_name", "")
     if not source.is_file():
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
@@ -159,7 +165,7 @@ def upscale_video(
         info = reader.info
         segment = reader.segment
         check_segment(source, info.duration_s, segment)
-        width, height = info.width * SCALE, info.height * SCALE
+        width, height = output_size(info.width, info.height, scale)
         timing: deque[tuple[int | None, int | None]] = deque()
         done = 0
         frames_total = segment_frames(info.n_frames, info.duration_s, info.average_rate, segment or Segment())
@@ -194,6 +200,7 @@ def upscale_video(
                     frames = Prefetcher(decoded(), DECODE_DEPTH)
                     for output in upscaler.upscale_tensors(frames):
                         pts, duration = timing.popleft()
+                        output = resize_frame(output, (height, width))
                         if converter is not None:
                             converter.put((output, pts, duration))
                         else:
@@ -270,6 +277,17 @@ def upscale_video(
         notes=notes,
         segment=segment.to_dict() if segment is not None else None,
     )
+
+
+def resize_frame(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A [3, H, W] frame at ``size`` (height, width), where it is (GPU or CPU).
+
+    Antialiased bicubic, the kernel of MATLAB's and Pillow's shrinking: without the
+    antialiasing, fine detail the model restored would alias into moire.
+    """
+    if tuple(image.shape[1:]) == tuple(size):
+        return image
+    return F.interpolate(image[None], size=size, mode="bicubic", antialias=True, align_corners=False)[0]
 
 
 def cover_ticks(info, segment: Segment | None) -> int | None:

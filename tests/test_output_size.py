@@ -1,0 +1,85 @@
+"""`--scale`: the output's size (a pure function) and the frames written at it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from cli_runner import run_cli
+from media import make_video, read_frames
+from tiny_models import tiny_model
+from vsrt_cli.errors import UsageError
+from vsrt_cli.models.vsrt import SCALE
+from vsrt_cli.pipeline.upscale import resize_frame
+from vsrt_cli.plan.output_size import MODEL_SCALE, check_scale, output_size
+from vsrt_cli.weights.checkpoint import save_checkpoint
+
+
+def test_the_planner_knows_the_models_scale():
+    assert MODEL_SCALE == SCALE
+
+
+@pytest.mark.parametrize(
+    ("size", "scale", "expected"),
+    [
+        ((1280, 720), 4, (5120, 2880)),
+        ((1280, 720), 2, (2560, 1440)),
+        ((1280, 720), 1.5, (1920, 1080)),
+        ((720, 480), 3, (2160, 1440)),
+        ((853, 480), 2.25, (1920, 1080)),  # 1919.25 -> the nearest even number
+        ((333, 101), 4, (1332, 404)),  # 4x is exact, odd sources included
+        ((333, 101), 2, (666, 202)),
+        ((333, 101), 2.5, (832, 252)),  # 832.5 and 252.5: even, within a pixel of the shape
+        ((333, 101), 1, (334, 102)),  # even sides even at the source's own size
+        ((1, 1), 1, (2, 2)),
+    ],
+)
+def test_output_sizes_are_even_and_within_a_pixel_of_the_scale(size, scale, expected):
+    width, height = output_size(*size, scale)
+    assert (width, height) == expected
+    assert width % 2 == 0 and height % 2 == 0
+    assert abs(width - size[0] * scale) <= 1 and abs(height - size[1] * scale) <= 1
+
+
+@pytest.mark.parametrize("scale", [0, 0.99, 4.01, float("inf"), float("nan"), "two", None])
+def test_scales_outside_one_to_four_are_usage_errors(scale):
+    with pytest.raises(UsageError, match="--scale"):
+        check_scale(scale)
+
+
+def test_shrinking_keeps_a_flat_picture_flat_and_does_not_alias_fine_stripes():
+    flat = torch.full((3, 64, 96), 0.25)
+    assert torch.allclose(resize_frame(flat, (32, 48)), torch.full((3, 32, 48), 0.25), atol=1e-6)
+    same = torch.rand(3, 8, 8)
+    assert resize_frame(same, (8, 8)) is same
+    # One-pixel stripes, shrunk 2x: an antialiased filter makes them mid-grey, a plain
+    # bicubic sample would keep picking one colour and show a false pattern.
+    stripes = torch.zeros(3, 64, 64)
+    stripes[:, :, ::2] = 1
+    shrunk = resize_frame(stripes, (32, 32))
+    assert float(shrunk[:, 4:-4, 4:-4].std()) < 0.02
+    assert float(shrunk.mean()) == pytest.approx(0.5, abs=0.02)
+
+
+def test_scale_writes_the_4x_frames_shrunk(tmp_path, capsys):
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+    source = make_video(tmp_path / "in.mp4", width=40, height=24, frames=6)
+    base = ["upscale", source, "--weights", weights, "--device", "cpu", "--precision", "fp32", "--crf", "0",
+            "--pix-fmt", "yuv444p", "--json", "-q"]
+    code, out, _ = run_cli([*base, "-o", tmp_path / "x4.mp4"], capsys)
+    assert code == 0
+    code, out, _ = run_cli([*base, "-o", tmp_path / "x2.mp4", "--scale", "2.5"], capsys)
+    result = json.loads(out)
+    assert code == 0 and (result["width"], result["height"]) == (100, 60)
+    full, scaled = read_frames(tmp_path / "x4.mp4").frames, read_frames(tmp_path / "x2.mp4").frames
+    assert len(scaled) == len(full) == 6 and scaled[0].shape == (60, 100, 3)
+    for big, small in zip(full, scaled):
+        expected = resize_frame(torch.from_numpy(big.astype(np.float32) / 255).permute(2, 0, 1), (60, 100))
+        expected = (expected.clamp(0, 1).permute(1, 2, 0).numpy() * 255)
+        # Both went through 8-bit YUV once, so they agree to a few codes, not exactly.
+        assert np.abs(small.astype(np.float32) - expected).mean() < 1.5
+    code, out, _ = run_cli([*base, "-o", tmp_path / "p.mp4", "--scale", "1.5", "--dry-run"], capsys)
+    assert code == 0 and json.loads(out)["output_size"] == [60, 36]
