@@ -327,8 +327,8 @@ class VideoWriter:
         return stream
 
     def _carry_pixel_aspect(self, ctx, ratio) -> None:
-        # A 4x upscale scales both axes alike, so the pixel shape is unchanged (where the
-        # output cannot store it, output_notes says so).
+        # An upscale scales both axes alike (4x, or --scale to within a pixel), so the pixel
+        # shape is unchanged (where the output cannot store it, output_notes says so).
         ctx.sample_aspect_ratio = ratio
 
     def _carry_rotation(self, stream) -> None:
