@@ -64,6 +64,13 @@ def test_frame_estimates_for_a_part():
     assert segment_frames(None, None, rate, Segment(9, 5)) == 120
     assert segment_frames(None, None, rate, Segment(9)) is None
     assert segment_frames(None, 10.0, None, Segment(9)) is None
+    # Counted on the frame grid: the frames at or after the start and before the end.
+    rate = Fraction(25)
+    assert segment_frames(100, 4.0, rate, Segment(Fraction("1.02"), Fraction(1, 2))) == 12  # 1.04 to 1.48 s
+    assert segment_frames(100, 4.0, rate, Segment(Fraction("3.5"))) == 12
+    assert segment_frames(100, 4.0, rate, Segment(Fraction("3.99"), 1)) == 0  # after the last frame (3.96 s)
+    assert segment_frames(100, 4.0, rate, Segment(Fraction("2.01"), Fraction("0.02"))) == 0  # between two frames
+    assert segment_frames(None, 4.0, rate, Segment(Fraction("3.5"))) == 12  # the count from duration x rate
 
 
 def test_chapters_are_cut_to_the_part_and_moved_with_it():
@@ -101,7 +108,7 @@ def test_a_part_past_the_last_frame_says_so(tmp_path):
     source = make_video(tmp_path / "short.mp4", frames=12, fps=24)
     with VideoReader(source, segment=Segment(Fraction(499, 1000))) as reader:
         # 0.499 s is before the end of the last frame (0.5 s) but after its start.
-        with pytest.raises(InputError, match="no video frame from 0:00:00.499 to the end"):
+        with pytest.raises(InputError, match=r"no video frame from 0:00:00.499 to the end \(past the last frame, or between two\)"):
             list(reader)
 
 
@@ -198,3 +205,65 @@ def test_a_late_part_is_read_from_a_keyframe_near_it_not_from_the_start(tmp_path
         assert len(list(reader)) == 12
     # From the keyframe at 8 s (every second here): a few packets of lookahead, not 200.
     assert len(packets) < 24
+
+
+def test_a_keyframe_the_decoder_cannot_restart_at_sends_the_reader_further_back(tmp_path, monkeypatch):
+    """Some files flag I-frames that are not clean restart points (cockatoo.mp4 at 7.25 s):
+    the part's frames then decode damaged, so the reader seeks to an earlier keyframe."""
+    source = make_video(tmp_path / "gop.mp4", width=64, height=48, frames=240, fps=24, audio_tracks=0,
+                        x26x_params="keyint=24:min-keyint=24:scenecut=0")
+    segment = Segment(Fraction(85, 12), Fraction(1, 4))
+    with VideoReader(source) as whole:
+        expected = [f.rgb for f in whole if segment.start <= f.pts * f.time_base < segment.start + segment.duration]
+    real = VideoReader._packets_after_seek
+    targets = []
+
+    def landing_after_the_keyframe(self, container, stream, target, begin):
+        targets.append(target)
+        landed = real(self, container, stream, target, begin)
+        if landed is not None and len(targets) == 1:
+            next(landed[1])  # the first seek's keyframe lost: what follows cannot decode cleanly
+        return landed
+
+    monkeypatch.setattr(VideoReader, "_packets_after_seek", landing_after_the_keyframe)
+    with VideoReader(source, segment=segment) as part:
+        got = [f.rgb for f in part]
+        assert part.corrupt_frames == 0 and part.decode_errors == 0
+    assert targets == [Fraction(85, 12), Fraction(25, 12)]  # 7.08 s, then 5 s earlier
+    assert len(got) == len(expected) == 6 and all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
+@pytest.mark.parametrize(("start", "duration", "frames"), [("0", "0.5", 12), ("1", "0.5", 12)])
+def test_a_part_of_an_flv_with_audio(tmp_path, capsys, start, duration, frames):
+    """FLV refuses a seek to before its first video frame; the audio is then read from the
+    start instead of failing the run."""
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+    source = make_video(tmp_path / "clip.flv", frames=48, fps=24, codec="flv", audio_codec="libmp3lame",
+                        audio_rate=44100)
+    target = tmp_path / "part.flv"
+    code, out, err = run_cli(["upscale", source, "-o", target, "--weights", weights, "--device", "cpu", "--json",
+                              "--start", start, "--duration", duration], capsys)
+    assert code == 0, err
+    assert len(read_frames(target).frames) == frames
+    # In sync: the first audio packet as far after the first frame as in the source (FLV
+    # delays every stream of the output alike, for the B-frames).
+    begin = min(p[0] for p in _packets(source, "video")) + Fraction(start)
+    source_audio = [p for p in _packets(source, "audio") if begin <= p[0] < begin + Fraction(duration)]
+    audio, video = _packets(target, "audio"), _packets(target, "video")
+    assert [p[2] for p in audio] == [p[2] for p in source_audio]
+    assert audio[0][0] - min(p[0] for p in video) == source_audio[0][0] - begin
+
+
+def test_a_subtitle_line_that_began_long_before_the_part_is_still_shown(tmp_path):
+    """Keyframes every second, and a line from 3.33 s to 6.67 s: a part from 6 s shows it,
+    though the line began more than two seconds before the part's keyframe."""
+    source = make_video(tmp_path / "talk.mkv", frames=240, fps=24, subtitles=True, x26x_params="keyint=24:scenecut=0")
+    target = tmp_path / "part.mkv"
+    with VideoReader(source, segment=Segment(6, Fraction(1, 2))) as reader:
+        writer = VideoWriter(target, reader.info, 96, 64, EncodeOptions(preset="ultrafast"), segment=reader.clock)
+        with writer:
+            for frame in reader:
+                writer.write(frame.rgb, frame.pts, frame.duration)
+    cues = [(round(float(start), 2), round(float(start + length), 2)) for start, length, data in _packets(target, "subtitle")
+            if data.strip(b"\x00")]
+    assert cues == [(0.0, 0.5)]

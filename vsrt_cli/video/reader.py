@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ from .splice import PacketShifter
 _SEEK_MARGINS_S = (0, 5, 30, 300)
 
 
-def _stamp(packet):
-    return packet.pts if packet.pts is not None else packet.dts
+def _stamp(packet_or_frame):
+    return packet_or_frame.pts if packet_or_frame.pts is not None else packet_or_frame.dts
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +104,7 @@ class VideoReader:
         stream.thread_count = self._threads
         deinterlacer = Deinterlacer(every_frame=True) if self.deinterlace == "on" else None
         try:
-            for decoded in self._within_segment(self._decoded(container, stream)):
+            for decoded in self._decoded(container, stream):
                 if decoded.is_corrupt:
                     self.corrupt_frames += 1
                 if decoded.interlaced_frame:
@@ -125,7 +126,9 @@ class VideoReader:
             if self._container is container:
                 self._container = None
         if self.frames_read == 0 and self.segment is not None:
-            raise InputError(f"{self.path}: no video frame from {self.segment.describe()} (the video is shorter?)")
+            raise InputError(
+                f"{self.path}: no video frame from {self.segment.describe()} (past the last frame, or between two)"
+            )
         if self.frames_read == 0:
             raise InputError(f"no frame could be decoded from {self.path} (file damaged or truncated)")
 
@@ -135,11 +138,40 @@ class VideoReader:
         return self.deinterlace == "on" or (self.deinterlace == "auto" and self.interlaced_frames > 0)
 
     def _decoded(self, container, stream):
-        """av.VideoFrame objects; decode and demux errors end up in ``decode_errors``."""
+        """The part's av.VideoFrames (every frame without a part), read from a keyframe
+        before it; decode and demux errors end up in ``decode_errors``."""
+        clock = self.clock
+        # Joined pieces restart their clocks, so a time to seek to has no one place:
+        # those files are read from the beginning.
+        if clock is None or clock.begin <= self.origin or self.info.splices or self.info.cover_art:
+            yield from self._within_segment(self._decode(container.demux(stream), stream))
+            return
+        for target in self._seek_targets(clock.begin):
+            landed = self._packets_after_seek(container, stream, target, clock.begin)
+            if landed is None:
+                continue
+            key_stamp, packets = landed
+            frames = self._decode(packets, stream)
+            first = next(frames, None)
+            if first is None or first.is_corrupt or _stamp(first) is None or _stamp(first) > key_stamp:
+                # A keyframe the decoder cannot restart at (an H.264 I-frame that is not an
+                # IDR, say): its picture came out damaged, or not at all, so go further back.
+                frames.close()
+                stream.codec_context.flush_buffers()
+                self.decode_errors = 0
+                continue
+            yield from self._within_segment(itertools.chain([first], frames))
+            return
+        # Every seek failed, landed after the start or gave damage: read it all.
+        stream.codec_context.flush_buffers()
+        self.decode_errors = 0
+        yield from self._within_segment(self._decode(self._packets_from_start(stream), stream))
+
+    def _decode(self, packets, stream):
         # Shifted before decoding, so that frames and bwdif see one increasing clock.
         shifter = PacketShifter(self.info.splices)
         try:
-            for packet in self._packets(container, stream):
+            for packet in packets:
                 shifter.shift(packet)
                 yield from self._decode_packet(stream, packet)
         except (av.FFmpegError, OSError):
@@ -147,33 +179,35 @@ class VideoReader:
             self.decode_errors += 1
         yield from self._decode_packet(stream, None)
 
-    def _packets(self, container, stream):
-        """The stream's packets, from a keyframe at or before the segment's start."""
-        clock = self.clock
-        # Joined pieces restart their clocks, so a time to seek to has no one place:
-        # those files are read from the beginning.
-        if clock is None or clock.begin <= self.origin or self.info.splices or self.info.cover_art:
-            yield from container.demux(stream)
-            return
+    def _seek_targets(self, begin) -> list[Fraction]:
+        """Times to seek to, nearest first; the file's start is the fallback, not one of them."""
+        targets = []
         for margin in _SEEK_MARGINS_S:
-            target = max(self.origin, clock.begin - margin)
-            try:
-                container.seek(math.floor(target / stream.time_base), stream=stream, backward=True)
-            except (av.FFmpegError, OSError):
-                continue
-            packets = container.demux(stream)
-            # Packets before the first keyframe cannot be decoded: they are skipped.
-            key = next((p for p in packets if p.is_keyframe and _stamp(p) is not None), None)
-            landed_after = key is None or _stamp(key) * stream.time_base > clock.begin
-            if landed_after and target > self.origin:
-                continue
-            if key is not None:
-                yield key
-                yield from packets
-            return
-        # Every seek failed or landed after the start: read it all, as without a segment.
-        container.seek(0, backward=True)
-        yield from container.demux(stream)
+            target = begin - margin
+            if target <= self.origin:
+                break
+            targets.append(target)
+        return targets
+
+    def _packets_after_seek(self, container, stream, target, begin):
+        """(The keyframe's time stamp, packets from it) after a seek to ``target``, or None
+        when the seek fails or lands after ``begin`` (some demuxers seek to the nearest
+        keyframe)."""
+        try:
+            container.seek(math.floor(target / stream.time_base), stream=stream, backward=True)
+        except (av.FFmpegError, OSError):
+            return None
+        packets = container.demux(stream)
+        # Packets before the first keyframe cannot be decoded: they are skipped.
+        key = next((p for p in packets if p.is_keyframe and _stamp(p) is not None), None)
+        if key is None or _stamp(key) * stream.time_base > begin:
+            return None
+        return _stamp(key), itertools.chain([key], packets)
+
+    def _packets_from_start(self, stream):
+        # A file opened anew: some demuxers (FLV) refuse a seek back to the start.
+        with open_input(self.path) as container:
+            yield from container.demux(container.streams[stream.index])
 
     def _within_segment(self, decoded_frames):
         """Frames of the segment only; stops decoding once past its end."""

@@ -103,17 +103,20 @@ def check_segment(source, duration_s: float | None, segment: Segment | None) -> 
 
 
 def segment_frames(frames: int | None, duration_s: float | None, rate, segment: Segment) -> int | None:
-    """About how many frames a part holds: its length x the frame rate, at most what is left."""
+    """How many frames a part holds, counted as for a constant rate from the first frame
+    (exact for such video, an estimate otherwise): those at or after its start and before
+    its end, of the ``frames`` (or ``duration_s`` x ``rate``) there are."""
     if segment.whole:
         return frames
     if not rate:
         return None
-    left = None if duration_s is None else max(0.0, duration_s - float(segment.start))
-    span = left if segment.duration is None else float(segment.duration) if left is None else min(left, float(segment.duration))
-    if span is None:
-        return None
-    estimate = math.ceil(span * float(rate) - 1e-9)
-    return min(estimate, frames) if frames else estimate
+    rate = Fraction(rate)
+    total = frames or (round(duration_s * rate) if duration_s else None)
+    first = math.ceil(segment.start * rate)
+    if segment.duration is None:
+        return None if total is None else max(0, total - first)
+    end = math.ceil((segment.start + segment.duration) * rate)
+    return max(0, (end if total is None else min(end, total)) - first)
 
 
 def chapters_within(chapters: list[dict], clock: SegmentClock) -> list[dict]:

@@ -166,6 +166,9 @@ def packet_seconds(packet) -> float | None:
 # Seconds, either side of a segment, within which packets of the other streams may lie
 # in the file away from the video's (a muxer's interleaving).
 _SEGMENT_SEEK_MARGIN_S = 2
+# How far before a segment a subtitle line may start and still be on screen in it: lines
+# last a few seconds, rarely more than ten.
+_SUBTITLE_REACH_S = 30
 
 
 class _Copy:
@@ -310,6 +313,11 @@ class PassThrough:
         self._start_at_zero = _StartAtZero() if output.format.name == "avi" else None
         self._notes = notes
         self._input = open_input(source_path)
+        if segment is not None and not splices:
+            # Before the streams are set up: a failed seek means opening the file anew.
+            carries_subtitles = any(d.kind == "subtitle" and d.action != "drop" for d in decisions)
+            reach = _SUBTITLE_REACH_S if carries_subtitles else _SEGMENT_SEEK_MARGIN_S
+            self._seek_before(source_path, segment.begin - reach)
         self._routes: dict[int, object] = {}
         self._pending = None
         self._packets = None
@@ -321,18 +329,20 @@ class PassThrough:
             self.close()
             raise
         streams = [self._input.streams[i] for i in self._routes]
-        if streams and segment is not None and not splices:
-            self._seek_before(segment.begin)
         self._packets = self._input.demux(*streams) if streams else None
 
-    def _seek_before(self, seconds) -> None:
-        # A demuxer seeks by the video's keyframes; the other streams' packets lie up to
-        # about a second either side of them in the file, so it seeks this much earlier
-        # and drops what comes before the segment.
+    def _seek_before(self, source_path, seconds) -> None:
+        # A demuxer seeks by the video's keyframes and the other streams' packets lie up
+        # to about a second either side of them in the file, so the caller asks for a
+        # time this much earlier; what comes before the segment is dropped as it is read.
+        if seconds <= 0:
+            return  # just opened: at the start already
         try:
-            self._input.seek(max(0, math.floor((seconds - _SEGMENT_SEEK_MARGIN_S) * av.time_base)), backward=True)
+            self._input.seek(math.floor(seconds * av.time_base), backward=True)
         except (av.FFmpegError, OSError):
-            self._input.seek(0, backward=True)
+            # Some demuxers (FLV) refuse some seeks: read from the start instead.
+            self._input.close()
+            self._input = open_input(source_path)
 
     def _setup(self, decisions) -> None:
         for decision in decisions:
