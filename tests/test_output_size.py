@@ -32,19 +32,30 @@ def test_the_planner_knows_the_models_scale():
         ((853, 480), 2.25, (1920, 1080)),  # 1919.25 -> the nearest even number
         ((333, 101), 4, (1332, 404)),  # 4x is exact, odd sources included
         ((333, 101), 2, (666, 202)),
-        ((333, 101), 2.5, (832, 252)),  # 832.5 and 252.5: even, within a pixel of the shape
-        ((333, 101), 1, (334, 102)),  # even sides even at the source's own size
+        ((333, 101), 2.5, (830, 252)),  # 252.5 high: 252, and 830.9 wide at that height
+        ((333, 101), 1, (336, 102)),  # even sides, even at the source's own size (336.3 at 102 high)
+        ((67, 45), 2.25, (152, 102)),  # per side it would be 150x102, 2.7 px narrower in shape
         ((1, 1), 1, (2, 2)),
     ],
 )
-def test_output_sizes_are_even_and_within_a_pixel_of_the_scale(size, scale, expected):
+def test_output_sizes_are_even_and_keep_the_shape_within_a_pixel(size, scale, expected):
     width, height = output_size(*size, scale)
     assert (width, height) == expected
     assert width % 2 == 0 and height % 2 == 0
-    assert abs(width - size[0] * scale) <= 1 and abs(height - size[1] * scale) <= 1
+    assert abs(height - size[1] * scale) <= 1
+    assert abs(width - size[0] * height / size[1]) <= 1  # the shape, at the output's height
 
 
-@pytest.mark.parametrize("scale", [0, 0.99, 4.01, float("inf"), float("nan"), "two", None])
+def test_every_small_size_keeps_its_shape_within_a_pixel():
+    for width in range(2, 120):
+        for height in range(2, 90):
+            for scale in (1, 1.5, 2.25, 3.7):
+                out_w, out_h = output_size(width, height, scale)
+                assert out_w % 2 == 0 and out_h % 2 == 0
+                assert abs(out_w - width * out_h / height) <= 1
+
+
+@pytest.mark.parametrize("scale", [0, 0.99, 4.01, float("inf"), float("nan"), "two", None, True])
 def test_scales_outside_one_to_four_are_usage_errors(scale):
     with pytest.raises(UsageError, match="--scale"):
         check_scale(scale)
@@ -83,3 +94,24 @@ def test_scale_writes_the_4x_frames_shrunk(tmp_path, capsys):
         assert np.abs(small.astype(np.float32) - expected).mean() < 1.5
     code, out, _ = run_cli([*base, "-o", tmp_path / "p.mp4", "--scale", "1.5", "--dry-run"], capsys)
     assert code == 0 and json.loads(out)["output_size"] == [60, 36]
+
+
+@pytest.mark.parametrize(
+    ("size", "ext", "extra", "planned"),
+    [
+        ((1280, 720), ".mov", ["--scale", "1.5", "--codec", "dnxhd", "-e", "b=120M"], True),  # 1080p only
+        ((88, 72), ".3gp", ["--scale", "2", "--codec", "h263"], True),  # 176x144, a size H.263 has
+        ((88, 72), ".3gp", ["--scale", "1.5", "--codec", "h263"], False),  # 132x108, one it has not
+        ((1280, 720), ".mpg", ["--codec", "mpeg1video"], False),  # 5120x2880: over MPEG-1's 4095
+        ((1280, 720), ".mpg", ["--codec", "mpeg1video", "--scale", "3"], True),
+    ],
+)
+def test_the_dry_run_opens_the_encoder_at_the_output_size(tmp_path, capsys, size, ext, extra, planned):
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+    source = make_video(tmp_path / "in.mp4", width=size[0], height=size[1], frames=1, audio_tracks=0)
+    code, out, err = run_cli(["upscale", source, "-o", tmp_path / f"out{ext}", "--weights", weights, "--dry-run",
+                              "--json", *extra], capsys)
+    if planned:
+        assert code == 0 and json.loads(out)["status"] == "planned", err
+    else:
+        assert code == 1 and err.startswith("vsrt: error: cannot start the"), err

@@ -436,7 +436,10 @@ def test_a_dry_run_says_what_the_run_would_do_about_an_existing_output(tmp_path,
     (tmp_path / "o.mp4").write_bytes(b"keep")
     args = ("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--dry-run", "--json")
     assert run_cli(*args) == 1  # as the run: it exists, and neither -y nor --skip-existing
-    assert "already exists (use -y/--overwrite" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "already exists (use -y/--overwrite" in captured.err
+    failed = json.loads(captured.out)  # and for scripts, the object a run's failure gives
+    assert failed["status"] == "failed" and failed["exit_code"] == 1 and "already exists" in failed["error"]
     assert run_cli(*args, "--skip-existing") == 0
     assert json.loads(capsys.readouterr().out)["status"] == "skipped"
     assert run_cli(*args[:-1], "--skip-existing") == 0  # and in words
@@ -487,3 +490,16 @@ def test_big_output_frames_wait_fewer_at_a_time():
     assert encode_queue_depth(5120 * 2880 * 3 // 2) == ENCODE_DEPTH  # 22 MB in yuv420p
     assert encode_queue_depth(5120 * 2880 * 3 * 2) == 3  # 88 MB in 16-bit 4:4:4
     assert encode_queue_depth(40000 * 40000 * 3 // 2) == 1
+
+
+@pytest.mark.parametrize(("codec", "fps"), [("mpeg2video", 24), ("mpeg1video", 25)])
+@pytest.mark.parametrize("ext", [".mpg", ".mkv"])
+def test_mpeg1_and_mpeg2_from_an_mp4_source(tmp_path, weights, codec, fps, ext):
+    """An MP4's time base (1/12288 here) is no MPEG-1/2 frame rate: the encoder takes 1/fps."""
+    source = make_video(tmp_path / "in.mp4", width=40, height=24, frames=6, fps=fps)
+    target = tmp_path / f"out{ext}"
+    assert run_cli("upscale", source, "-o", target, "--weights", weights, "--device", "cpu", "--codec", codec, "-q") == 0
+    with av.open(str(target)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == codec and stream.average_rate == fps
+    assert len(read_frames(target).frames) == 6

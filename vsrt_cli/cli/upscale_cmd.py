@@ -148,15 +148,16 @@ def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) ->
         try:
             plan = plan_one(job, model, label, options)
         except VsrtError as error:
+            failed = UpscaleResult(str(job.source), str(job.target), "failed", model=label,
+                                   error=str(error), exit_code=error.exit_code)
+            if as_json:  # for scripts, as a run's failure is
+                sys.stdout.write(json.dumps(failed.to_dict()) + "\n")
+                sys.stdout.flush()
             if len(jobs) == 1:  # its error is the command's: one line, its exit code
                 raise
             message = str(error) if str(job.source) in str(error) else f"{job.source}: {error}"
             error_console().print(f"vsrt: error: {message}", markup=False, highlight=False)
-            failed = UpscaleResult(str(job.source), str(job.target), "failed", model=label,
-                                   error=str(error), exit_code=error.exit_code)
             results.append(failed)
-            if as_json:
-                sys.stdout.write(json.dumps(failed.to_dict()) + "\n")
             continue
         results.append(UpscaleResult(plan["source"], plan["output"], plan["status"]))
         if as_json:

@@ -17,7 +17,7 @@ from ..video import EncodeOptions, choose_video_codec, plan_stream_copy, probe
 from ..video.containers import container_format
 from ..video.encoding import check_encoder_opens, encoder_settings
 from ..video.segment import Segment, check_segment, segment_frames
-from ..video.writer import output_notes
+from ..video.writer import encoder_time_base, frame_rate_of, output_notes
 from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
 
@@ -51,7 +51,10 @@ def plan_job(
         container=container,
     )
     user_keys = {str(key) for key in encode.encoder_options}
-    check_encoder_opens(encoder, pix_fmt, settings, user_keys, (out_w, out_h))
+    check_encoder_opens(
+        encoder, pix_fmt, settings, user_keys, (out_w, out_h),
+        encoder_time_base(container, encoder, info.time_base, frame_rate_of(info)),
+    )
     device = resolve_device(inference.device)
     precision = choose_precision(device, inference.precision)
     decisions = plan_stream_copy(job.target, info.streams, info.video_index)

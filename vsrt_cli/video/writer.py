@@ -30,7 +30,9 @@ from .segment import SegmentClock
 from .streams import PassThrough, clean_metadata, packet_seconds, plan_stream_copy
 
 _DEFAULT_RATE = Fraction(24)
-_SMALL_TIME_BASE_ENCODERS = ("mpeg4", "mpeg2video", "mpeg1video", "msmpeg4", "h263p")
+_SMALL_TIME_BASE_ENCODERS = ("mpeg4", "msmpeg4", "h263p")
+# MPEG-1/2 code one of their standard frame rates, and take no other time base.
+_FRAME_RATE_TIME_BASE_ENCODERS = ("mpeg1video", "mpeg2video")
 _MATRIX_LABELS = {"bt601": "BT.601", "bt709": "BT.709", "bt2020": "BT.2020"}
 # Threads converting one frame's bands from RGB to YUV. On 2 cores, 2 threads took a
 # 2560x1440 frame from 37-42 to 24-25 ms; beyond 8 there is little left to split.
@@ -157,15 +159,23 @@ def encoder_time_base(format_name: str, codec: str, source_time_base: Fraction, 
     """The source's time base, except where the output needs a frame-rate one.
 
     AVI has no timestamps, only a frame rate equal to 1/time base, so a fine source
-    time base (1/1000 in MKV) would declare 1000 fps; MPEG-4 Part 2 and friends
+    time base (1/1000 in MKV) would declare 1000 fps; MPEG-1 and MPEG-2 video take only
+    1/frame rate (an MP4's 1/12288 failed to open the encoder); MPEG-4 Part 2 and friends
     cannot code a time base denominator above 65535.
     """
     coarse = 1 / Fraction(rate).limit_denominator(1001)
-    if format_name == "avi":
+    if format_name == "avi" or codec in _FRAME_RATE_TIME_BASE_ENCODERS:
         return coarse
     if codec in _SMALL_TIME_BASE_ENCODERS and source_time_base.denominator > 65535:
         return coarse
     return source_time_base
+
+
+def frame_rate_of(source: VideoInfo | None, frame_rate: Fraction | None = None) -> Fraction:
+    """The rate the output declares: the source's average, else ``frame_rate``, else 24."""
+    if source is not None and source.average_rate:
+        return Fraction(source.average_rate)
+    return Fraction(frame_rate or _DEFAULT_RATE)
 
 
 def check_output_dir(path: Path) -> None:
@@ -235,10 +245,7 @@ class VideoWriter:
             source.colour if source else None, self.pix_fmt, self.width, self.height
         )
         self.notes += output_notes(source, self.format_name, self.codec, self.pix_fmt, self.width, self.height)
-        if source is not None and source.average_rate:
-            self._rate = Fraction(source.average_rate)
-        else:
-            self._rate = Fraction(frame_rate or _DEFAULT_RATE)
+        self._rate = frame_rate_of(source, frame_rate)
         # Timestamps arrive in the source's time base; the encoder uses the same one
         # unless the format cannot (see encoder_time_base), then they are rescaled.
         self._input_time_base = source.time_base if source else 1 / self._rate
