@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from tiny_models import tiny_model
 from vsrt_cli.errors import UsageError
 from vsrt_cli.models.vsrt import SCALE
 from vsrt_cli.pipeline.upscale import resize_frame
-from vsrt_cli.plan.output_size import MODEL_SCALE, check_scale, output_size
+from vsrt_cli.plan.output_size import MODEL_SCALE, OutputSize, check_scale, output_size
 from vsrt_cli.weights.checkpoint import save_checkpoint
 
 
@@ -115,3 +116,58 @@ def test_the_dry_run_opens_the_encoder_at_the_output_size(tmp_path, capsys, size
         assert code == 0 and json.loads(out)["status"] == "planned", err
     else:
         assert code == 1 and err.startswith("vsrt: error: cannot start the"), err
+
+
+@pytest.mark.parametrize(
+    ("source", "rotation", "lines", "expected"),
+    [
+        ((720, 480), 0, 1080, (1620, 1080)),  # NTSC DVD (stored 3:2)
+        ((720, 576), 0, 1080, (1350, 1080)),  # PAL DVD
+        ((1280, 720), 0, 2160, (3840, 2160)),
+        ((640, 360), 0, 2160, (3840, 2160)),  # beyond 4x (1440): enlarged, with a note
+        ((3840, 2160), 0, 1080, (1920, 1080)),  # smaller than the source, with a note
+        ((1920, 1080), 90, 3840, (3840, 2160)),  # a phone video stored sideways: 3840 lines shown
+        ((1080, 1920), 0, 1920, (1080, 1920)),
+        ((333, 101), 0, 404, (1332, 404)),  # exactly 4x
+        ((333, 101), 0, 405, (1338, 406)),  # lines rounded to even
+    ],
+)
+def test_height_sets_the_lines_shown_and_the_width_follows_the_shape(source, rotation, lines, expected):
+    size = OutputSize(height=lines)
+    assert size.resolve(*source, rotation) == expected
+
+
+def test_height_notes_sizes_beyond_the_model_and_below_the_source():
+    assert OutputSize(height=1440).note(640, 360) is None  # the model's own 4x
+    assert OutputSize(height=2160).note(640, 360) == (
+        "3840x2160 is more than the model's 4x (2560x1440): the last step is a bicubic enlargement"
+    )
+    assert OutputSize(height=1080).note(3840, 2160) == "1920x1080 is smaller than the source (3840x2160)"
+    assert OutputSize(scale=2).note(640, 360) is None
+
+
+@pytest.mark.parametrize("lines", [0, 1, -1080, 1080.5, "1080p", "", True, 10**6])
+def test_heights_that_are_not_line_counts_are_usage_errors(lines):
+    with pytest.raises(UsageError, match="--height"):
+        OutputSize(height=lines)
+
+
+def test_scale_and_height_are_one_or_the_other():
+    with pytest.raises(UsageError, match="either --scale or --height"):
+        OutputSize(scale=2, height=1080)
+    assert OutputSize(height="1080").height == 1080 and OutputSize(scale="2.5").scale == 2.5
+
+
+def test_height_on_a_folder_of_mixed_sizes(tmp_path, capsys):
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "wide.mp4", width=40, height=24, frames=3, audio_tracks=0)
+    make_video(tmp_path / "in" / "pal.mp4", width=36, height=32, frames=3, audio_tracks=0)
+    code, out, _ = run_cli(["upscale", tmp_path / "in", "-o", tmp_path / "out", "--weights", weights, "--device", "cpu",
+                            "--height", "72", "--json", "-q"], capsys)
+    sizes = {Path(r["source"]).name: (r["width"], r["height"]) for r in map(json.loads, out.splitlines())}
+    assert code == 0 and sizes == {"wide.mp4": (120, 72), "pal.mp4": (82, 72)}
+    assert read_frames(tmp_path / "out" / "pal.mp4").frames[0].shape == (72, 82, 3)
+    code, _, err = run_cli(["upscale", tmp_path / "in", "-o", tmp_path / "o2", "--weights", weights,
+                            "--height", "72", "--scale", "2"], capsys)
+    assert code == 2 and err.strip() == "vsrt: error: use either --scale or --height, not both"

@@ -341,6 +341,8 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
         (["--scale", "8"], "--scale 8: must be from 1 to 4"),
         (["--scale", "nan"], "--scale nan: must be from 1 to 4"),
         (["--scale", "2x"], "--scale '2x': expected a number from 1 to 4"),
+        (["--height", "1080p"], "--height '1080p': expected a whole number of lines"),
+        (["--height", "0"], "--height 0: must be from 2 to"),
     ],
 )
 @pytest.mark.parametrize("dry_run", [True, False])

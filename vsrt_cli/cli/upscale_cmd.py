@@ -16,7 +16,7 @@ from ..pipeline.outputs import check_target
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
 from ..video.deinterlace import DEINTERLACE_MODES
-from ..plan.output_size import check_scale
+from ..plan.output_size import MODEL_SCALE, OutputSize
 from ..video.segment import Segment, parse_time
 from ..weights.loading import load_model
 from . import cli
@@ -63,8 +63,10 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
               help="Upscale from this time on (seconds or [HH:]MM:SS[.fff], from the first frame).")
 @click.option("--duration", "duration", default=None, metavar="TIME",
               help="Upscale only this long a part (with --start: a sample to try settings on).")
-@click.option("--scale", "scale", default="4", metavar="FACTOR", show_default=True,
-              help="Output size over input size, 1 to 4: below 4 the model's 4x frames are shrunk (antialiased bicubic).")
+@click.option("--scale", "scale", default=None, metavar="FACTOR",
+              help="Output size over input size, 1 to 4 (default 4): below 4 the model's 4x frames are shrunk.")
+@click.option("--height", "out_height", default=None, metavar="LINES",
+              help="Output height as shown (e.g. 1080), width by the shape; instead of --scale.")
 @click.option("--codec", default=None, help="Video encoder (default libx264; VP9 for WebM).")
 @click.option("--crf", type=float, default=18, show_default=True, help="Constant rate factor (quality).")
 @click.option("--preset", default="medium", show_default=True, help="Encoder speed preset.")
@@ -90,7 +92,8 @@ def upscale_command(
     deinterlace: str,
     start: str | None,
     duration: str | None,
-    scale: str,
+    scale: str | None,
+    out_height: str | None,
     codec: str | None,
     crf: float,
     preset: str,
@@ -125,7 +128,8 @@ def upscale_command(
     )
     options = BatchOptions(
         inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace,
-        segment=None if segment.whole else segment, scale=check_scale(scale),
+        segment=None if segment.whole else segment,
+        size=output_size_option(scale, out_height),
     )
     check_batch_options(model, options)
     if dry_run:
@@ -137,6 +141,12 @@ def upscale_command(
     code = batch_exit_code(results)
     if code:
         raise click.exceptions.Exit(code)
+
+
+def output_size_option(scale: str | None, height: str | None) -> OutputSize:
+    if scale is not None and height is not None:
+        raise UsageError("use either --scale or --height, not both")
+    return OutputSize(MODEL_SCALE if scale is None else scale, height)
 
 
 def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) -> int:
@@ -173,7 +183,7 @@ def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     if options.skip_existing and job.target.exists():
         return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped", "exists": True}
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
-    plan = plan_job(job, model, options.inference, options.deinterlace, options.encode, options.segment, options.scale)
+    plan = plan_job(job, model, options.inference, options.deinterlace, options.encode, options.segment, options.size)
     return {**plan, "status": "planned"}
 
 

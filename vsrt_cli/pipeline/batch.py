@@ -15,7 +15,7 @@ from ..video import EncodeOptions
 from ..video.deinterlace import check_deinterlace_mode
 from ..video.encoding import check_quality, resolve_encoder
 from ..video.segment import Segment
-from ..plan.output_size import MODEL_SCALE, check_scale
+from ..plan.output_size import OutputSize
 from .outputs import Job
 from .upscale import Progress, UpscaleResult, upscale_video
 
@@ -28,7 +28,7 @@ class BatchOptions:
     skip_existing: bool = False
     deinterlace: str = "auto"
     segment: Segment | None = None  # the same part of every input (--start, --duration)
-    scale: float = MODEL_SCALE  # output size over input size (--scale)
+    size: OutputSize = OutputSize()  # --scale or --height
 
 
 def check_batch_options(model: nn.Module, options: BatchOptions) -> None:
@@ -37,7 +37,6 @@ def check_batch_options(model: nn.Module, options: BatchOptions) -> None:
     plan_settings(options.inference, model.config)
     choose_precision(resolve_device(options.inference.device), options.inference.precision)
     check_deinterlace_mode(options.deinterlace)
-    check_scale(options.scale)
     if options.encode is not None:
         codec = options.encode.codec
         check_quality(resolve_encoder(codec) if codec else None, options.encode.crf)
@@ -72,7 +71,8 @@ def _run(job, model, options, model_name, progress) -> UpscaleResult:
             overwrite=options.overwrite,
             deinterlace=options.deinterlace,
             segment=options.segment,
-            scale=options.scale,
+            scale=options.size.scale,
+            height=options.size.height,
             model_name=model_name,
             progress=progress,
         )

@@ -12,7 +12,7 @@ from ..inference.runner import plan_settings
 from ..models.compute import flow_pair_macs, window_macs
 from ..models.spynet import padded_size
 from ..plan.cost import frame_cost
-from ..plan.output_size import MODEL_SCALE, output_size
+from ..plan.output_size import OutputSize
 from ..video import EncodeOptions, choose_video_codec, plan_stream_copy, probe
 from ..video.containers import container_format
 from ..video.encoding import check_encoder_opens, encoder_settings
@@ -29,11 +29,11 @@ def plan_job(
     deinterlace: str = "auto",
     encode: EncodeOptions | None = None,
     segment: Segment | None = None,
-    scale: float = MODEL_SCALE,
+    size: OutputSize = OutputSize(),
 ) -> dict:
     """A JSON-ready description of the job: streams, frames, windows, tiles, work, output."""
     info = probe(job.source)
-    out_w, out_h = output_size(info.width, info.height, scale)
+    out_w, out_h = size.resolve(info.width, info.height, info.rotation)
     segment = segment if segment is not None and not segment.whole else None
     check_segment(job.source, info.duration_s, segment)
     encode = encode or EncodeOptions()
@@ -59,7 +59,12 @@ def plan_job(
     precision = choose_precision(device, inference.precision)
     decisions = plan_stream_copy(job.target, info.streams, info.video_index)
     written = output_notes(info, container, encoder, pix_fmt, out_w, out_h)
-    notes = [note for note in (job.note, codec_note, *written, *(d.note for d in decisions)) if note]
+    notes = [
+        note
+        for note in (job.note, codec_note, *written, *(d.note for d in decisions),
+                     size.note(info.width, info.height, info.rotation))
+        if note
+    ]
     if segment is not None:
         notes.insert(0, f"only {segment.describe()} of the source will be upscaled, starting at 0 in the output")
     config = model.config

@@ -18,7 +18,7 @@ from ..inference import InferenceOptions, WindowedUpscaler
 from ..inference.allocator import release_freed_memory
 from ..inference.device import to_host_hwc
 from ..models.vsrt import VSRTransformer
-from ..plan.output_size import MODEL_SCALE, check_scale, output_size
+from ..plan.output_size import MODEL_SCALE, OutputSize
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.deinterlace import deinterlace_notes
 from ..video.fit import refit_note
@@ -114,6 +114,7 @@ def upscale_video(
     deinterlace: str = "auto",
     segment: Segment | None = None,
     scale: float = MODEL_SCALE,
+    height: int | None = None,
     model_name: str = "",
     progress: Callable[[Progress], None] | None = None,
 ) -> UpscaleResult:
@@ -130,8 +131,9 @@ def upscale_video(
     interlaced, wherever they start; ``on`` on every frame; ``off`` never. ``segment``
     upscales only that part of the source (a :class:`~vsrt_cli.video.segment.Segment`:
     start and duration in seconds from the first frame), output from zero. ``scale`` (1 to
-    4) writes the video that many times the source's size: the model's 4x frames are shrunk
-    with an antialiased bicubic filter (sides rounded to even numbers). ``progress`` is
+    4) writes the video that many times the source's size, ``height`` (instead) that many
+    lines as shown: the model's 4x frames are resized with an antialiased bicubic filter
+    (even sides, the shape kept to within a pixel; see plan/output_size.py). ``progress`` is
     called with a :class:`Progress` after each output frame. ``model_name`` is what the
     result calls the model (default: the name it was loaded by).
 
@@ -151,7 +153,7 @@ def upscale_video(
     if not target.suffix:
         raise UsageError(f"{target}: no extension to say which container; use a name such as out.mp4")
     inference = inference if inference is not None else InferenceOptions()
-    scale = check_scale(scale)
+    size = OutputSize(scale, height)
     model_name = model_name or getattr(model, "weights_name", "")
     if not source.is_file():
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
@@ -165,7 +167,7 @@ def upscale_video(
         info = reader.info
         segment = reader.segment
         check_segment(source, info.duration_s, segment)
-        width, height = output_size(info.width, info.height, scale)
+        out_w, out_h = size.resolve(info.width, info.height, info.rotation)
         timing: deque[tuple[int | None, int | None]] = deque()
         done = 0
         frames_total = segment_frames(info.n_frames, info.duration_s, info.average_rate, segment or Segment())
@@ -185,7 +187,7 @@ def upscale_video(
                     # Inside the try: a Ctrl-C that lands while the threads are being
                     # set up must still stop whichever of them already started.
                     writer = VideoWriter(
-                        partial, source=info, width=width, height=height, options=encode, shown_as=target,
+                        partial, source=info, width=out_w, height=out_h, options=encode, shown_as=target,
                         segment=reader.clock,
                     )
                     sink = BackgroundSink(
@@ -200,7 +202,7 @@ def upscale_video(
                     frames = Prefetcher(decoded(), DECODE_DEPTH)
                     for output in upscaler.upscale_tensors(frames):
                         pts, duration = timing.popleft()
-                        output = resize_frame(output, (height, width))
+                        output = resize_frame(output, (out_h, out_w))
                         if converter is not None:
                             converter.put((output, pts, duration))
                         else:
@@ -238,6 +240,8 @@ def upscale_video(
                 raise
             raise OutputError(f"{target}: cannot write ({error.strerror or error})") from None
         notes = list(writer.notes)
+        if size.note(info.width, info.height, info.rotation):
+            notes.append(size.note(info.width, info.height, info.rotation))
         if segment is not None:
             notes.insert(0, f"only {segment.describe()} of the source was upscaled, starting at 0 in the output")
         if splice_note(info.splices):
@@ -267,8 +271,8 @@ def upscale_video(
         output=str(target),
         status="ok",
         frames=done,
-        width=width,
-        height=height,
+        width=out_w,
+        height=out_h,
         seconds=round(seconds, 3),
         fps=round(done / seconds, 3) if seconds > 0 else 0.0,
         model=model_name,
