@@ -505,3 +505,13 @@ def test_mpeg1_and_mpeg2_from_an_mp4_source(tmp_path, weights, codec, fps, ext):
         stream = container.streams.video[0]
         assert stream.codec_context.name == codec and stream.average_rate == fps
     assert len(read_frames(target).frames) == 6
+
+
+def test_the_plain_progress_line_gives_the_share_done_and_the_time_left():
+    from vsrt_cli.cli.reporting import plain_progress
+    from vsrt_cli.pipeline.upscale import Progress
+
+    assert plain_progress(Progress(600, 172_800, 600 / 0.93)) == "frame 600/172800 (0.3%), 0.93 fps, 51:26:01 left"
+    assert plain_progress(Progress(5, None, 10.0)) == "frame 5, 0.50 fps"  # a total the container does not say
+    assert plain_progress(Progress(0, 100, 0.0)) == "frame 0/100 (0.0%), 0.00 fps"
+    assert Progress(120, 100, 60.0).seconds_left == 0  # an estimated total can be passed

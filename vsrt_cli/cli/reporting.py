@@ -15,6 +15,18 @@ from ..pipeline.upscale import Progress as FrameProgress
 PLAIN_INTERVAL_SECONDS = 10.0
 
 
+def plain_progress(progress: FrameProgress) -> str:
+    """``frame 600/172800 (0.3%), 0.93 fps, 51:26:01 left``: what a log shows of a long run."""
+    text = f"frame {progress.frames_done}"
+    if progress.frames_total:
+        text += f"/{progress.frames_total} ({100 * progress.frames_done / progress.frames_total:.1f}%)"
+    text += f", {progress.fps:.2f} fps"
+    if progress.seconds_left is not None:
+        hours, rest = divmod(round(progress.seconds_left), 3600)
+        text += f", {hours}:{rest // 60:02d}:{rest % 60:02d} left"
+    return text
+
+
 class ProgressReporter:
     """Per-file and whole-batch progress; errors are always printed, even when quiet."""
 
@@ -68,10 +80,7 @@ class ProgressReporter:
             )
         elif self.enabled and time.monotonic() - self._last_plain >= PLAIN_INTERVAL_SECONDS:
             self._last_plain = time.monotonic()
-            total = f"/{progress.frames_total}" if progress.frames_total else ""
-            self.console.print(
-                f"{self._label}: frame {progress.frames_done}{total}, {progress.fps:.2f} fps", markup=False
-            )
+            self.console.print(f"{self._label}: {plain_progress(progress)}", markup=False)
 
     def finish_file(self, result: UpscaleResult) -> None:
         if self._batch_task is not None and self._progress is not None:

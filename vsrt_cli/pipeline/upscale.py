@@ -77,6 +77,13 @@ class Progress:
     def fps(self) -> float:
         return self.frames_done / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def seconds_left(self) -> float | None:
+        """At the speed so far; None while the total or the speed is unknown."""
+        if not self.frames_total or self.fps <= 0:
+            return None
+        return max(0, self.frames_total - self.frames_done) / self.fps
+
 
 @dataclass
 class UpscaleResult:
