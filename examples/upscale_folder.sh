@@ -4,14 +4,18 @@
 # file in a log for scripts, and an exit code that says whether anything failed.
 #
 #   examples/upscale_folder.sh ~/Videos/archive ~/Videos/archive-4x
+#   examples/upscale_folder.sh ~/Videos/dvds ~/Videos/dvds-1080 --height 1080 --crf 20
+#
+# Options after the two folders go to `vsrt upscale` as they are.
 set -uo pipefail
 
-src="${1:?usage: $0 SOURCE_FOLDER OUTPUT_FOLDER}"
-dst="${2:?usage: $0 SOURCE_FOLDER OUTPUT_FOLDER}"
+src="${1:?usage: $0 SOURCE_FOLDER OUTPUT_FOLDER [vsrt upscale options]}"
+dst="${2:?usage: $0 SOURCE_FOLDER OUTPUT_FOLDER [vsrt upscale options]}"
+shift 2
 log="$dst/vsrt-log.jsonl"
 mkdir -p "$dst"
 
-vsrt upscale "$src" -o "$dst" --recursive --skip-existing --json >>"$log"
+vsrt upscale "$src" -o "$dst" --recursive --skip-existing --json "$@" >>"$log"
 status=$?
 
 case $status in

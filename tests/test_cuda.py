@@ -55,6 +55,18 @@ def test_upscale_video_on_cuda_writes_every_frame(tmp_path):
         assert sum(1 for _ in container.decode(stream)) == 9
 
 
+@pytest.mark.parametrize(("scale", "size"), [(2.5, (120, 80)), (1, (48, 32))])
+def test_scale_on_cuda_resizes_where_the_frames_are(tmp_path, scale, size):
+    source = make_video(tmp_path / "in.mp4", width=48, height=32, frames=6)
+    target = tmp_path / "out.mp4"
+    result = upscale_video(source, target, tiny_model(), inference=InferenceOptions(device="cuda"), scale=scale)
+    assert result.status == "ok" and (result.width, result.height) == size
+    with av.open(str(target)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == size
+        assert sum(1 for _ in container.decode(stream)) == 6
+
+
 def test_bench_on_cuda_reports_gpu_memory_and_a_tensor_core_peak():
     report = run_bench(tiny_model(), "tiny", 40, 24, 4, InferenceOptions(device="cuda")).to_dict()
     assert report["device"].startswith("cuda") and report["precision"] == "fp16"

@@ -515,3 +515,19 @@ def test_the_plain_progress_line_gives_the_share_done_and_the_time_left():
     assert plain_progress(Progress(5, None, 10.0)) == "frame 5, 0.50 fps"  # a total the container does not say
     assert plain_progress(Progress(0, 100, 0.0)) == "frame 0/100 (0.0%), 0.00 fps"
     assert Progress(120, 100, 60.0).seconds_left == 0  # an estimated total can be passed
+
+
+def test_the_folder_script_passes_options_on_and_resumes(tmp_path, weights):
+    script = Path(__file__).resolve().parents[1] / "examples" / "upscale_folder.sh"
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    make_video(tmp_path / "src" / "a.mp4", width=40, height=24, frames=3, audio_tracks=0)
+    make_video(tmp_path / "src" / "sub" / "b.mkv", width=36, height=32, frames=3, audio_tracks=0)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = ["bash", str(script), str(tmp_path / "src"), str(tmp_path / "dst"), "--weights", str(weights),
+               "--device", "cpu", "--height", "48"]
+    for expected in ("ok", "skipped"):  # the second run resumes: nothing left to do
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        lines = [json.loads(line) for line in (tmp_path / "dst" / "vsrt-log.jsonl").read_text().splitlines()]
+        assert [line["status"] for line in lines[-2:]] == [expected, expected]
+    assert read_frames(tmp_path / "dst" / "sub" / "b.mkv").frames[0].shape == (48, 54, 3)
