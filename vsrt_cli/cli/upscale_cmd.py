@@ -67,6 +67,8 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
               help="Output size over input size, 1 to 4 (default 4): below 4 the model's 4x frames are shrunk.")
 @click.option("--height", "out_height", default=None, metavar="LINES",
               help="Output height as shown (e.g. 1080), width by the shape; instead of --scale.")
+@click.option("--resumable", is_flag=True,
+              help="Keep a journal beside the output; a run that was stopped goes on where it stopped.")
 @click.option("--codec", default=None, help="Video encoder (default libx264; VP9 for WebM).")
 @click.option("--crf", type=float, default=18, show_default=True, help="Constant rate factor (quality).")
 @click.option("--preset", default="medium", show_default=True, help="Encoder speed preset.")
@@ -94,6 +96,7 @@ def upscale_command(
     duration: str | None,
     scale: str | None,
     out_height: str | None,
+    resumable: bool,
     codec: str | None,
     crf: float,
     preset: str,
@@ -129,7 +132,7 @@ def upscale_command(
     options = BatchOptions(
         inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace,
         segment=None if segment.whole else segment,
-        size=output_size_option(scale, out_height),
+        size=output_size_option(scale, out_height), resumable=resumable,
     )
     check_batch_options(model, options)
     if dry_run:
@@ -183,7 +186,10 @@ def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     if options.skip_existing and job.target.exists():
         return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped", "exists": True}
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
-    plan = plan_job(job, model, options.inference, options.deinterlace, options.encode, options.segment, options.size)
+    plan = plan_job(
+        job, model, options.inference, options.deinterlace, options.encode, options.segment, options.size,
+        options.resumable,
+    )
     return {**plan, "status": "planned"}
 
 
@@ -205,7 +211,8 @@ def run_batch(
                     sys.stdout.flush()
     except KeyboardInterrupt as stop:
         what = "terminated" if isinstance(stop, Terminated) else "interrupted"
-        console.print(f"vsrt: {what}; partial output removed", markup=False)
+        kept = "; its journal is kept: the same command goes on from where it stopped" if options.resumable else ""
+        console.print(f"vsrt: {what}; partial output removed{kept}", markup=False)
         raise click.exceptions.Exit(interrupt_exit_code(stop)) from None
     if not quiet and len(jobs) > 1:
         print_summary(console, results)

@@ -7,7 +7,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, VsrtError
+from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, UsageError, VsrtError
 from ..inference import InferenceOptions
 from ..inference.device import choose_precision, resolve_device
 from ..inference.runner import plan_settings
@@ -29,6 +29,7 @@ class BatchOptions:
     deinterlace: str = "auto"
     segment: Segment | None = None  # the same part of every input (--start, --duration)
     size: OutputSize = OutputSize()  # --scale or --height
+    resumable: bool = False  # keep a journal; go on from an earlier run's (see resume.py)
 
 
 def check_batch_options(model: nn.Module, options: BatchOptions) -> None:
@@ -37,6 +38,8 @@ def check_batch_options(model: nn.Module, options: BatchOptions) -> None:
     plan_settings(options.inference, model.config)
     choose_precision(resolve_device(options.inference.device), options.inference.precision)
     check_deinterlace_mode(options.deinterlace)
+    if options.resumable and options.segment is not None:
+        raise UsageError("--resumable is for whole videos; a part (--start/--duration) is a short run")
     if options.encode is not None:
         codec = options.encode.codec
         check_quality(resolve_encoder(codec) if codec else None, options.encode.crf)
@@ -73,6 +76,7 @@ def _run(job, model, options, model_name, progress) -> UpscaleResult:
             segment=options.segment,
             scale=options.size.scale,
             height=options.size.height,
+            resumable=options.resumable,
             model_name=model_name,
             progress=progress,
         )

@@ -20,6 +20,7 @@ from ..video.segment import Segment, check_segment, segment_frames
 from ..video.writer import encoder_time_base, frame_rate_of, output_notes
 from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
+from .resume import Journal, fingerprint, run_settings
 
 
 def plan_job(
@@ -30,6 +31,7 @@ def plan_job(
     encode: EncodeOptions | None = None,
     segment: Segment | None = None,
     size: OutputSize = OutputSize(),
+    resumable: bool = False,
 ) -> dict:
     """A JSON-ready description of the job: streams, frames, windows, tiles, work, output."""
     info = probe(job.source)
@@ -65,6 +67,12 @@ def plan_job(
                      size.note(info.width, info.height, info.rotation))
         if note
     ]
+    if resumable:
+        journal = Journal(job.target, fingerprint(job.source, run_settings(model, inference, encode, size, deinterlace)))
+        if journal.resumption is not None:
+            notes.insert(0, f"an earlier run's journal: {journal.resumption.frames} frame(s) will be copied from it")
+        elif journal.note:
+            notes.append(journal.note.replace("was replaced", "will be replaced"))
     if segment is not None:
         notes.insert(0, f"only {segment.describe()} of the source will be upscaled, starting at 0 in the output")
     config = model.config

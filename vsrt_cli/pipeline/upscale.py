@@ -25,6 +25,7 @@ from ..video.fit import refit_note
 from ..video.segment import Segment, check_segment, segment_frames
 from ..video.splice import splice_note
 from .outputs import atomic_output, check_target
+from .resume import Journal, fingerprint, kept_until_done, run_settings
 from .threads import BackgroundSink, Prefetcher
 
 # Frames decoded ahead of the model and waiting for the encoder: enough to keep both
@@ -72,10 +73,11 @@ class Progress:
     frames_done: int
     frames_total: int | None
     seconds: float
+    frames_copied: int = 0  # of frames_done, copied from an earlier run (--resumable)
 
     @property
     def fps(self) -> float:
-        return self.frames_done / self.seconds if self.seconds > 0 else 0.0
+        return (self.frames_done - self.frames_copied) / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def seconds_left(self) -> float | None:
@@ -122,6 +124,7 @@ def upscale_video(
     segment: Segment | None = None,
     scale: float = MODEL_SCALE,
     height: int | None = None,
+    resumable: bool = False,
     model_name: str = "",
     progress: Callable[[Progress], None] | None = None,
 ) -> UpscaleResult:
@@ -140,7 +143,9 @@ def upscale_video(
     start and duration in seconds from the first frame), output from zero. ``scale`` (1 to
     4) writes the video that many times the source's size, ``height`` (instead) that many
     lines as shown: the model's 4x frames are resized with an antialiased bicubic filter
-    (even sides, the shape kept to within a pixel; see plan/output_size.py). ``progress`` is
+    (even sides, the shape kept to within a pixel; see plan/output_size.py). ``resumable``
+    keeps a journal of the encoded video beside the target while it runs, and goes on
+    from an earlier run's journal where one stopped (see resume.py). ``progress`` is
     called with a :class:`Progress` after each output frame. ``model_name`` is what the
     result calls the model (default: the name it was loaded by).
 
@@ -165,18 +170,26 @@ def upscale_video(
     if not source.is_file():
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
     check_target(source, target, overwrite)
+    journal = None
+    if resumable:
+        if segment is not None and not segment.whole:
+            raise UsageError("--resumable is for whole videos; a part (--start/--duration) is a short run")
+        journal = Journal(target, fingerprint(source, run_settings(model, inference, encode, size, deinterlace)))
+    resumption = journal.resumption if journal is not None else None
     started = time.monotonic()
     # Each video starts from the memory it needs, not what earlier work left in the heap
     # (a folder batch runs many videos in one process; see inference/allocator.py).
     release_freed_memory()
     upscaler = WindowedUpscaler(model, inference)
-    with VideoReader(source, deinterlace=deinterlace, segment=segment) as reader:
+    # A resumed run decodes from its window's first frame and drops the frames already copied.
+    resume_at, drop = resumption.window_start(upscaler.stride, model.config.num_frames) if resumption is not None else (None, 0)
+    with VideoReader(source, deinterlace=deinterlace, segment=segment, resume_at=resume_at) as reader:
         info = reader.info
-        segment = reader.segment
+        segment = None if resumption is not None else reader.segment  # the part asked for
         check_segment(source, info.duration_s, segment)
         out_w, out_h = size.resolve(info.width, info.height, info.rotation)
         timing: deque[tuple[int | None, int | None]] = deque()
-        done = 0
+        done = copied = 0
         frames_total = segment_frames(info.n_frames, info.duration_s, info.average_rate, segment or Segment())
 
         # A cover has no duration of its own: it is shown for as long as the audio plays.
@@ -187,66 +200,79 @@ def upscale_video(
                 timing.append((frame.pts, cover_duration or frame.duration))
                 yield frame.rgb
 
-        try:
-            with atomic_output(target, overwrite=overwrite) as partial:
-                writer = sink = converter = frames = None
-                try:
-                    # Inside the try: a Ctrl-C that lands while the threads are being
-                    # set up must still stop whichever of them already started.
-                    writer = VideoWriter(
-                        partial, source=info, width=out_w, height=out_h, options=encode, shown_as=target,
-                        segment=reader.clock,
-                    )
-                    sink = BackgroundSink(
-                        lambda item: writer.write_frame(item[0], pts=item[1], duration=item[2]),
-                        encode_queue_depth(writer.frame_bytes()),
-                    )
-                    if converts_beside_model(upscaler.device, writer.converts_tensors):
-                        converter = BackgroundSink(
-                            lambda item: sink.put((_convert_on(upscaler.device, writer, item[0]), item[1], item[2])),
-                            CONVERT_DEPTH, name="vsrt-convert",
+        with kept_until_done(journal):
+            try:
+                with atomic_output(target, overwrite=overwrite) as partial:
+                    writer = sink = converter = frames = None
+                    try:
+                        # Inside the try: a Ctrl-C that lands while the threads are being
+                        # set up must still stop whichever of them already started.
+                        writer = VideoWriter(
+                            partial, source=info, width=out_w, height=out_h, options=encode, shown_as=target,
+                            segment=reader.clock if segment is not None else None, journal=journal,
                         )
-                    frames = Prefetcher(decoded(), DECODE_DEPTH)
-                    for output in upscaler.upscale_tensors(frames):
-                        pts, duration = timing.popleft()
-                        output = resize_frame(output, (out_h, out_w))
+                        if journal is not None:
+                            journal.start()
+                            copied = done = writer.copy_journal()
+                        sink = BackgroundSink(
+                            lambda item: writer.write_frame(item[0], pts=item[1], duration=item[2]),
+                            encode_queue_depth(writer.frame_bytes()),
+                        )
+                        if converts_beside_model(upscaler.device, writer.converts_tensors):
+                            converter = BackgroundSink(
+                                lambda item: sink.put(
+                                    (_convert_on(upscaler.device, writer, item[0]), item[1], item[2])
+                                ),
+                                CONVERT_DEPTH, name="vsrt-convert",
+                            )
+                        frames = Prefetcher(decoded(), DECODE_DEPTH)
+                        for output in upscaler.upscale_tensors(frames):
+                            pts, duration = timing.popleft()
+                            if drop:
+                                drop -= 1
+                                continue
+                            output = resize_frame(output, (out_h, out_w))
+                            if converter is not None:
+                                converter.put((output, pts, duration))
+                            else:
+                                # Converted here rather than in the encoder thread: the float
+                                # frame (and its window's canvas) is freed before it would wait.
+                                # Unclamped: the conversion clamps as it goes. YUV is converted
+                                # where the frame is (on a GPU, 8x fewer bytes to copy back).
+                                image = output if writer.converts_tensors else to_host_hwc(output)
+                                sink.put((writer.convert(image), pts, duration))
+                                del image
+                            del output
+                            done += 1
+                            if progress is not None:
+                                progress(Progress(done, frames_total, time.monotonic() - started, copied))
+                        if done == copied:
+                            raise InputError(f"{source}: no video frame could be decoded")
                         if converter is not None:
-                            converter.put((output, pts, duration))
-                        else:
-                            # Converted here rather than in the encoder thread: the float
-                            # frame (and its window's canvas) is freed before it would wait.
-                            # Unclamped: the conversion clamps as it goes. YUV is converted
-                            # where the frame is (on a GPU, 8x fewer bytes to copy back).
-                            image = output if writer.converts_tensors else to_host_hwc(output)
-                            sink.put((writer.convert(image), pts, duration))
-                            del image
-                        del output
-                        done += 1
-                        if progress is not None:
-                            progress(Progress(done, frames_total, time.monotonic() - started))
-                    if done == 0:
-                        raise InputError(f"{source}: no video frame could be decoded")
-                    if converter is not None:
-                        converter.finish()
-                    sink.finish()
-                    writer.close()
-                except BaseException:
-                    # The encoder stops before the converter: a converter waiting for
-                    # room in the encoder's queue then gives up at once.
-                    stops = (frames and frames.close, sink and sink.abort, converter and converter.abort,
-                             writer and writer.abort)
-                    for stop in stops:
-                        if stop is not None:
-                            stop()
+                            converter.finish()
+                        sink.finish()
+                        writer.close()
+                    except BaseException:
+                        # The encoder stops before the converter: a converter waiting for
+                        # room in the encoder's queue then gives up at once.
+                        stops = (frames and frames.close, sink and sink.abort, converter and converter.abort,
+                                 writer and writer.abort)
+                        for stop in stops:
+                            if stop is not None:
+                                stop()
+                        raise
+                    frames.close()
+            except OSError as error:
+                # The system refusing the output (the reader wraps its own errors as InputError);
+                # anything else, a progress callback's own OSError say, is the caller's.
+                if error.errno not in _WRITE_ERRNOS:
                     raise
-                frames.close()
-        except OSError as error:
-            # The system refusing the output (the reader wraps its own errors as InputError);
-            # anything else, a progress callback's own OSError say, is the caller's.
-            if error.errno not in _WRITE_ERRNOS:
-                raise
-            raise OutputError(f"{target}: cannot write ({error.strerror or error})") from None
+                raise OutputError(f"{target}: cannot write ({error.strerror or error})") from None
         notes = list(writer.notes)
+        if journal is not None and journal.note:
+            notes.append(journal.note)
+        if resumption is not None:
+            notes.insert(0, f"resumed where an earlier run stopped: {copied} frame(s) copied from its journal")
         if size.note(info.width, info.height, info.rotation):
             notes.append(size.note(info.width, info.height, info.rotation))
         if segment is not None:

@@ -59,12 +59,24 @@ class VideoReader:
 
     ``segment`` limits the frames to a part of the video (see segment.py), read from a
     keyframe before its start; their timestamps are moved so that the part starts at zero.
+    ``resume_at`` (instead) gives the frames from the one with that pts on, their timestamps
+    as they are: a resumed run (see pipeline/resume.py) goes on where it stopped.
     """
 
-    def __init__(self, path, threads: int = 0, deinterlace: str = "off", segment: Segment | None = None):
+    def __init__(
+        self,
+        path,
+        threads: int = 0,
+        deinterlace: str = "off",
+        segment: Segment | None = None,
+        resume_at: int | None = None,
+    ):
         self.deinterlace = check_deinterlace_mode(deinterlace)
         self.path = Path(path)
         self.info: VideoInfo = probe(self.path)
+        self.keep_timestamps = resume_at is not None
+        if resume_at is not None:  # from that frame on, on the file's own clock
+            segment = Segment(max(Fraction(0), Fraction(resume_at) * self.info.time_base - self.origin))
         self.segment = segment if segment is not None and not segment.whole else None
         self.clock: SegmentClock | None = self.segment.clock(self.origin) if self.segment else None
         self.decode_errors = 0
@@ -246,7 +258,7 @@ class VideoReader:
             rgb = self._refit(rgb, stream)
         time_base = decoded.time_base or stream.time_base
         pts = decoded.pts if decoded.pts is not None else decoded.dts
-        if pts is not None and self.clock is not None and not self.info.cover_art:
+        if pts is not None and self.clock is not None and not self.info.cover_art and not self.keep_timestamps:
             pts -= self.clock.ticks(time_base)
         frame = Frame(
             index=self.frames_read,

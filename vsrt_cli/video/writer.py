@@ -199,6 +199,8 @@ class VideoWriter:
     ``source`` supplies timing, colour, rotation, metadata and the streams to carry
     over; without it frames are timed at ``frame_rate``. ``segment``: the part of the
     source being written (the reader's ``clock``), whose packets alone are carried over.
+    ``journal`` (see pipeline/resume.py) gets every encoded video packet, with its frame's
+    source pts, and :meth:`copy_journal` puts an earlier run's packets in first.
     ``notes`` collects every decision the user should hear about.
     """
 
@@ -214,6 +216,7 @@ class VideoWriter:
         frame_rate: Fraction | None = None,
         shown_as=None,
         segment: SegmentClock | None = None,
+        journal=None,
     ):
         self.path = Path(path)
         # What errors call the file: the target a user asked for, not the temporary name
@@ -233,6 +236,8 @@ class VideoWriter:
         self._origin: int | None = None  # first frame's source pts, where AVI's clock starts
         self._last_duration = 0
         self._durations: dict[int, int] = {}  # pts -> duration of frames the encoder holds
+        self._source_pts: dict[int, int | None] = {}  # pts -> source pts, for the journal
+        self._journal = journal
         self._extra: PassThrough | None = None
         self._copy_streams = copy_streams
         self._segment = segment
@@ -397,6 +402,8 @@ class VideoWriter:
         # x264 and others hand back packets without a duration; the muxer then guesses the
         # last frame's from the frame rate (one tick for a cover's 90 kHz "rate").
         self._durations[frame.pts] = self._last_duration
+        if self._journal is not None:
+            self._source_pts[frame.pts] = pts
         try:
             packets = self._stream.encode(frame)
         except (av.FFmpegError, ValueError) as err:
@@ -435,11 +442,28 @@ class VideoWriter:
         self._last_pts = int(pts)
         return self._last_pts
 
-    def _mux_video(self, packets) -> None:
+    def copy_journal(self) -> int:
+        """Mux the packets an earlier run encoded (the journal's, up to where it resumes)
+        before any new frame; returns how many. The frames that follow continue their clock."""
+        copied = 0
+        for packet, source_pts in self._journal.copied(self._time_base):
+            if self.format_name == "avi" and self._origin is None and source_pts is not None:
+                self._origin = source_pts  # AVI (no B-frames) shows its first packet first
+            self._last_pts = packet.pts if self._last_pts is None else max(self._last_pts, packet.pts)
+            self._last_duration = packet.duration or self._last_duration
+            self._mux_video([packet], record=False)
+            copied += 1
+        self.frames_written += copied
+        return copied
+
+    def _mux_video(self, packets, record: bool = True) -> None:
         for packet in packets:
             duration = self._durations.pop(packet.pts, None)
             if not packet.duration and duration:
                 packet.duration = duration
+            if self._journal is not None and record:
+                # Before muxing, which moves the packet's timestamps to the stream's time base.
+                self._journal.record(packet, self._source_pts.pop(packet.pts, None))
             if self._extra is not None:
                 self._extra.mux_until(packet_seconds(packet))
             try:
