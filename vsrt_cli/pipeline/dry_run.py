@@ -68,7 +68,8 @@ def plan_job(
         if note
     ]
     if resumable:
-        journal = Journal(job.target, fingerprint(job.source, run_settings(model, inference, encode, size, deinterlace)))
+        run = fingerprint(job.source, run_settings(model, inference, encode, size, deinterlace))
+        journal = Journal(job.target, run)
         if journal.resumption is not None:
             notes.insert(0, f"an earlier run's journal: {journal.resumption.frames} frame(s) will be copied from it")
         elif journal.note:

@@ -182,7 +182,9 @@ def upscale_video(
     release_freed_memory()
     upscaler = WindowedUpscaler(model, inference)
     # A resumed run decodes from its window's first frame and drops the frames already copied.
-    resume_at, drop = resumption.window_start(upscaler.stride, model.config.num_frames) if resumption is not None else (None, 0)
+    resume_at, drop = (None, 0) if resumption is None else resumption.window_start(
+        upscaler.stride, model.config.num_frames
+    )
     with VideoReader(source, deinterlace=deinterlace, segment=segment, resume_at=resume_at) as reader:
         info = reader.info
         segment = None if resumption is not None else reader.segment  # the part asked for
