@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from cli_runner import run_cli
-from media import audio_packets, make_video, read_frames
+from media import audio_packets, make_interlaced_video, make_video, read_frames
 from tiny_models import tiny_model
 from vsrt_cli.pipeline.resume import Journal, Record, _scan, journal_path, resume_point
 from vsrt_cli.pipeline.upscale import upscale_video
@@ -95,6 +95,32 @@ class _Stop(KeyboardInterrupt):
     pass
 
 
+def _stop_after(frames):
+    def stop(progress):
+        if progress.frames_done == frames:
+            raise _Stop
+
+    return stop
+
+
+def test_a_damaged_record_ends_the_journal_and_what_came_before_is_used(tmp_path):
+    target = tmp_path / "film.mkv"
+    journal = Journal(target, {})
+    journal.start()
+    for pts in range(40):
+        journal.record(_packet(bytes([pts]) * 100, pts, pts % 10 == 0), pts)
+    journal.close()
+    data = bytearray(journal_path(target).read_bytes())
+    whole = bytes(data)
+    record = 37 + 100 + 4  # header, payload, CRC-32
+    start = len(data) - 40 * record
+    data[start + 25 * record + 37 + 50] ^= 0x10  # one bit of packet 25's payload
+    journal_path(target).write_bytes(bytes(data))
+    assert Journal(target, {}).resumption.frames == 20  # packets 0-24 are whole: from the keyframe at 20
+    journal_path(target).write_bytes(whole[: start + 33 * record] + bytes(7 * record))  # a power cut's zeros
+    assert Journal(target, {}).resumption.frames == 30
+
+
 def test_a_stopped_run_goes_on_where_it_stopped(tmp_path):
     model = tiny_model()
     source = make_video(tmp_path / "film.mp4", width=40, height=24, frames=60, fps=24)
@@ -105,12 +131,8 @@ def test_a_stopped_run_goes_on_where_it_stopped(tmp_path):
     reference = upscale_video(source, tmp_path / "reference.mp4", model, **options)
     target = tmp_path / "film_4x.mp4"
 
-    def stop_after_37(progress):
-        if progress.frames_done == 37:
-            raise _Stop
-
     with pytest.raises(_Stop):
-        upscale_video(source, target, model, resumable=True, progress=stop_after_37, **options)
+        upscale_video(source, target, model, resumable=True, progress=_stop_after(37), **options)
     assert not target.exists() and journal_path(target).exists()
 
     seen = []
@@ -181,8 +203,50 @@ def test_a_resumed_run_starts_decoding_where_its_window_starts():
 
     shown = tuple(range(100, 124))  # 24 frames copied, source pts 100 to 123
     resumption = Resumption(24, 124, 0, shown)
-    assert resumption.window_start(5, 5) == (120, 4)  # windows of 5 side by side: from frame 20
-    assert resumption.window_start(4, 5) == (116, 8)  # overlapping windows: two strides of context
+    # Windows of 5 side by side: from frame 15, a window before the one that holds frame 24.
+    assert resumption.window_start(5, 5) == (115, 9)
+    assert resumption.window_start(4, 5) == (116, 8)  # overlapping windows: two strides back
     assert resumption.window_start(1, 5) == (119, 5)
     assert Resumption(3, 103, 0, (100, 101, 102)).window_start(1, 5) == (100, 3)  # from the first frame
-    assert Resumption(25, 125, 0, tuple(range(100, 125))).window_start(5, 5) == (125, 0)
+    assert Resumption(25, 125, 0, tuple(range(100, 125))).window_start(5, 5) == (120, 5)
+
+
+@pytest.mark.parametrize("kind", ["interlaced", "x265"])
+def test_interlaced_sources_and_x265_resume_too(tmp_path, kind):
+    """bwdif looks at the frames before, and x265 makes open groups unless told not to."""
+    model = tiny_model()
+    if kind == "interlaced":
+        source = make_interlaced_video(tmp_path / "tape.mkv", width=48, height=32, frames=60)
+        encode = EncodeOptions(crf=0, preset="ultrafast", pix_fmt="yuv444p",
+                               encoder_options={"x264-params": "keyint=8:min-keyint=8:scenecut=0"})
+        target = tmp_path / "tape_4x.mkv"
+    else:
+        source = make_video(tmp_path / "film.mp4", width=40, height=24, frames=60)
+        encode = EncodeOptions(codec="libx265", crf=0, preset="ultrafast", pix_fmt="yuv444p",
+                               encoder_options={"x265-params": "lossless=1:keyint=8:min-keyint=8:scenecut=0:log-level=error"})
+        target = tmp_path / "film_4x.mp4"
+    options = dict(inference=InferenceOptions(device="cpu", precision="fp32"), encode=encode)
+    upscale_video(source, tmp_path / f"reference{target.suffix}", model, **options)
+    with pytest.raises(_Stop):
+        upscale_video(source, target, model, resumable=True, progress=_stop_after(37), **options)
+    seen = []
+    upscale_video(source, target, model, resumable=True, progress=seen.append, **options)
+    assert seen[0].frames_copied >= 8
+    expected, got = read_frames(tmp_path / f"reference{target.suffix}"), read_frames(target)
+    assert got.pts == expected.pts
+    assert max(float(np.abs(a - b).max()) for a, b in zip(got.frames, expected.frames)) == 0
+
+
+def test_a_journal_left_beside_a_plain_run_is_named_and_one_that_cannot_be_written_is_an_error(tmp_path, capsys):
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+    source = make_video(tmp_path / "clip.mp4", width=40, height=24, frames=6)
+    journal_path(tmp_path / "a.mp4").write_bytes(b"left by an earlier run")
+    code, out, _ = run_cli(["upscale", source, "-o", tmp_path / "a.mp4", "--weights", weights, "--json", "-q"], capsys)
+    assert code == 0 and any(".a.mp4.vsrt-resume, is beside the output" in note for note in json.loads(out)["notes"])
+    assert journal_path(tmp_path / "a.mp4").read_bytes() == b"left by an earlier run"
+    journal_path(tmp_path / "b.mp4").mkdir()
+    code, _, err = run_cli(["upscale", source, "-o", tmp_path / "b.mp4", "--weights", weights, "--resumable"], capsys)
+    assert code == 1 and err.strip().splitlines() == [
+        f"vsrt: error: {journal_path(tmp_path / 'b.mp4')}: cannot write the resume journal (Is a directory)"
+    ]
+    assert not (tmp_path / "b.mp4").exists()

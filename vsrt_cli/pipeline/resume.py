@@ -8,8 +8,10 @@ output and upscales and encodes only from that frame on; the audio and other str
 carried over from the source as in any run. The journal goes when the output is complete.
 
 The journal: one JSON line (what the run was: source, settings), then one record per
-packet: a fixed header (``_RECORD``) and the packet's bytes. A record cut short by a crash
-is ignored. Packets are read back one at a time, so memory does not grow with the film.
+packet: a fixed header (``_RECORD``), the packet's bytes and a CRC-32 of both. The journal
+ends at the first record cut short or damaged (a crash, a power cut's zeros), and what
+comes before it is used. Packets are read back one at a time, so memory does not grow
+with the film.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import math
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -27,10 +30,14 @@ from pathlib import Path
 
 import av
 
+from ..errors import OutputError
 from ..video import EncodeOptions
 
-# pts, dts, duration (encoder time base), the frame's source pts, flags, payload size
+# pts, dts, duration (encoder time base), the frame's source pts, flags, payload size;
+# then the payload, then the CRC-32 of header and payload
 _RECORD = struct.Struct("<qqqqBI")
+_CRC = struct.Struct("<I")
+_HEADER_LIMIT = 1 << 20  # bytes of the JSON line; a longer one is not a journal
 _KEY, _NO_PTS, _NO_DTS, _NO_SOURCE = 1, 2, 4, 8
 FORMAT_VERSION = 1
 
@@ -74,12 +81,10 @@ class Resumption:
 
     def window_start(self, stride: int, window: int) -> tuple[int | None, int]:
         """(source pts to decode from, frames to drop) so that the model's windows, which
-        start every ``stride`` frames from the first, fall where an unbroken run's fell and,
-        when they overlap (stride under ``window`` frames), see the frames before them."""
-        lead = self.frames % stride
-        if stride < window:
-            lead += stride * math.ceil(window / stride)
-        lead = min(lead, self.frames)
+        start every ``stride`` frames from the first, fall where an unbroken run's fell, and
+        the first new frame has a window's worth of frames before it: overlapping windows
+        (stride under ``window``) and bwdif's deinterlacing look back."""
+        lead = min(self.frames % stride + stride * math.ceil(window / stride), self.frames)
         if lead == 0 or len(self.shown) != self.frames or self.shown[-lead] is None:
             return self.source_pts, 0
         return self.shown[-lead], lead
@@ -126,21 +131,29 @@ class Journal:
         self._file = None
         records = self._records()
         self.resumption: Resumption | None = resume_point(records) if records else None
+        if self.resumption is None and self.note is None and self.path.exists():
+            self.note = (
+                "the earlier run's resume journal held no keyframe to go on from (it stopped within its"
+                " first groups of pictures, or its encoder made open groups): started over"
+            )
 
     def start(self) -> None:
         """Keep what will be copied and append after it (or begin a new journal)."""
-        if self.resumption is None:
-            self._file = open(self.path, "wb")
-            self._file.write(self._header)
-            return
-        self._file = open(self.path, "r+b")
-        self._file.truncate(self.resumption.end)
-        self._file.seek(self.resumption.end)
+        try:
+            if self.resumption is None:
+                self._file = open(self.path, "wb")
+                self._file.write(self._header)
+                return
+            self._file = open(self.path, "r+b")
+            self._file.truncate(self.resumption.end)
+            self._file.seek(self.resumption.end)
+        except OSError as error:
+            raise OutputError(f"{self.path}: cannot write the resume journal ({error.strerror or error})") from None
 
     def _records(self) -> list[Record]:
         try:
             with open(self.path, "rb") as journal:
-                if journal.readline() != self._header:
+                if journal.readline(_HEADER_LIMIT) != self._header:
                     self.note = "a resume journal of another source or other settings was replaced"
                     return []
                 return list(_scan(journal))
@@ -176,8 +189,10 @@ class Journal:
             | (_NO_SOURCE if source_pts is None else 0)
         )
         data = bytes(packet)
-        self._file.write(_RECORD.pack(pts or 0, dts or 0, packet.duration or 0, source_pts or 0, flags, len(data)))
+        header = _RECORD.pack(pts or 0, dts or 0, packet.duration or 0, source_pts or 0, flags, len(data))
+        self._file.write(header)
         self._file.write(data)
+        self._file.write(_CRC.pack(zlib.crc32(data, zlib.crc32(header))))
         # To the system at once (one call a frame, at a frame a second): a crash of vsrt
         # then loses nothing written, a power cut at most what the system had not stored.
         self._file.flush()
@@ -209,21 +224,19 @@ def kept_until_done(journal: Journal | None):
 
 
 def _scan(journal, with_data: bool = False):
-    """Records from the file's position on; a last one cut short by a crash is left out."""
+    """Records from the file's position on, up to the first one cut short or damaged."""
     while True:
         header = journal.read(_RECORD.size)
         if len(header) < _RECORD.size:
             return
         pts, dts, duration, source_pts, flags, size = _RECORD.unpack(header)
         offset = journal.tell()
-        if with_data:
-            data = journal.read(size)
-            if len(data) < size:
-                return
-        else:
-            journal.seek(size, os.SEEK_CUR)
-            if journal.tell() > os.fstat(journal.fileno()).st_size:
-                return
+        if offset + size + _CRC.size > os.fstat(journal.fileno()).st_size:
+            return  # cut short (or a damaged size: nothing is read that is not there)
+        data = journal.read(size)
+        (check,) = _CRC.unpack(journal.read(_CRC.size))
+        if check != zlib.crc32(data, zlib.crc32(header)):
+            return
         record = Record(
             None if flags & _NO_PTS else pts,
             None if flags & _NO_DTS else dts,

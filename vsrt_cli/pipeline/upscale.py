@@ -25,7 +25,7 @@ from ..video.fit import refit_note
 from ..video.segment import Segment, check_segment, segment_frames
 from ..video.splice import splice_note
 from .outputs import atomic_output, check_target
-from .resume import Journal, fingerprint, kept_until_done, run_settings
+from .resume import Journal, fingerprint, journal_path, kept_until_done, run_settings
 from .threads import BackgroundSink, Prefetcher
 
 # Frames decoded ahead of the model and waiting for the encoder: enough to keep both
@@ -273,6 +273,11 @@ def upscale_video(
         notes = list(writer.notes)
         if journal is not None and journal.note:
             notes.append(journal.note)
+        if journal is None and journal_path(target).exists():
+            notes.append(
+                f"a resume journal of an earlier --resumable run, {journal_path(target).name}, is beside"
+                " the output and was left as it is (add --resumable to use it, or delete it)"
+            )
         if resumption is not None:
             notes.insert(0, f"resumed where an earlier run stopped: {copied} frame(s) copied from its journal")
         if size.note(info.width, info.height, info.rotation):
@@ -309,7 +314,7 @@ def upscale_video(
         width=out_w,
         height=out_h,
         seconds=round(seconds, 3),
-        fps=round(done / seconds, 3) if seconds > 0 else 0.0,
+        fps=round((done - copied) / seconds, 3) if seconds > 0 else 0.0,  # this run's own frames
         model=model_name,
         device=upscaler.stats.device,
         precision=upscaler.stats.precision,

@@ -67,6 +67,8 @@ class OutputSize:
     def note(self, width: int, height: int, rotation: int = 0) -> str | None:
         """What a user should hear: a size the model's 4x does not reach, or smaller than the source."""
         out_w, out_h = self.resolve(width, height, rotation)
+        if rotation % 180 == 90:  # said as shown
+            width, height, out_w, out_h = height, width, out_h, out_w
         if out_h > MODEL_SCALE * height:
             return (
                 f"{out_w}x{out_h} is more than the model's 4x ({MODEL_SCALE * width}x{MODEL_SCALE * height}):"

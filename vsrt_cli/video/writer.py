@@ -322,11 +322,17 @@ class VideoWriter:
             setattr(ctx, name, value)
         opts = self.options
         hdr10 = self.source.hdr10 if self.source is not None else None
+        user_options = dict(opts.encoder_options)
+        if self._journal is not None and self.codec == "libx265":
+            # x265's open groups start at keyframes a resumed run cannot restart at (the
+            # pictures after them in the file are shown before them); the user's word wins.
+            given = user_options.get("x265-params")
+            user_options["x265-params"] = "open-gop=0" + (f":{given}" if given else "")
         ctx.options = encoder_settings(
             self.codec,
             opts.crf,
             opts.preset,
-            opts.encoder_options,
+            user_options,
             frame_size=(self.width, self.height),
             hdr10=hdr10,
             container=self.format_name,
