@@ -88,7 +88,7 @@ def test_a_journal_of_other_settings_is_replaced(tmp_path):
         journal.record(_packet(b"x", pts, pts in (0, 2)), pts)
     journal.close()
     other = Journal(target, {"crf": 20})
-    assert other.resumption is None and "other settings was replaced" in other.note
+    assert other.resumption is None and "of another source or other settings: the run starts over" in other.note
 
 
 class _Stop(KeyboardInterrupt):

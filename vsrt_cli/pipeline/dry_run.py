@@ -73,7 +73,7 @@ def plan_job(
         if journal.resumption is not None:
             notes.insert(0, f"an earlier run's journal: {journal.resumption.frames} frame(s) will be copied from it")
         elif journal.note:
-            notes.append(journal.note.replace("was replaced", "will be replaced"))
+            notes.append(journal.note)
     if segment is not None:
         notes.insert(0, f"only {segment.describe()} of the source will be upscaled, starting at 0 in the output")
     config = model.config

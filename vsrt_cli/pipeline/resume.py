@@ -99,7 +99,7 @@ def resume_point(records: list[Record]) -> Resumption | None:
     frame a decoder can start at. None when there is no such keyframe past the first."""
     if any(record.pts is None for record in records):
         return None
-    latest_before = []  # the latest pts among records[:i]
+    latest_before = []  # the latest pts among records[: i + 1]
     for record in records:
         latest_before.append(record.pts if not latest_before else max(latest_before[-1], record.pts))
     earliest_after = [None] * len(records)  # the earliest pts among records[i + 1:]
@@ -133,8 +133,8 @@ class Journal:
         self.resumption: Resumption | None = resume_point(records) if records else None
         if self.resumption is None and self.note is None and self.path.exists():
             self.note = (
-                "the earlier run's resume journal held no keyframe to go on from (it stopped within its"
-                " first groups of pictures, or its encoder made open groups): started over"
+                "the resume journal beside the output holds no keyframe to go on from (its run stopped"
+                " within its first groups of pictures, or its encoder made open groups): the run starts over"
             )
 
     def start(self) -> None:
@@ -154,13 +154,17 @@ class Journal:
         try:
             with open(self.path, "rb") as journal:
                 if journal.readline(_HEADER_LIMIT) != self._header:
-                    self.note = "a resume journal of another source or other settings was replaced"
+                    self.note = (
+                        "the resume journal beside the output is of another source or other settings:"
+                        " the run starts over"
+                    )
                     return []
                 return list(_scan(journal))
         except FileNotFoundError:
             return []
         except OSError as error:
-            self.note = f"an unreadable resume journal was replaced ({error.strerror or error})"
+            reason = error.strerror or error
+            self.note = f"the resume journal beside the output cannot be read ({reason}): the run starts over"
             return []
 
     def copied(self, time_base: Fraction) -> Iterator[tuple[av.Packet, int | None]]:
