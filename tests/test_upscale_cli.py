@@ -531,3 +531,25 @@ def test_the_folder_script_passes_options_on_and_resumes(tmp_path, weights):
         lines = [json.loads(line) for line in (tmp_path / "dst" / "vsrt-log.jsonl").read_text().splitlines()]
         assert [line["status"] for line in lines[-2:]] == [expected, expected]
     assert read_frames(tmp_path / "dst" / "sub" / "b.mkv").frames[0].shape == (48, 54, 3)
+
+
+def test_a_batch_stopped_in_a_file_says_which_in_its_json(tmp_path, weights, capsys, monkeypatch):
+    import vsrt_cli.cli.upscale_cmd as upscale_cmd
+
+    (tmp_path / "in").mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        make_video(tmp_path / "in" / name, width=16, height=16, frames=2, audio_tracks=0)
+    real = upscale_cmd.run_job
+
+    def stopped_in_b(job, *args, **kwargs):
+        if job.source.name == "b.mp4":
+            raise KeyboardInterrupt
+        return real(job, *args, **kwargs)
+
+    monkeypatch.setattr(upscale_cmd, "run_job", stopped_in_b)
+    code = run_cli("upscale", tmp_path / "in", "-o", tmp_path / "out", "--weights", weights, "--json", "-q")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 130
+    assert [(Path(r["source"]).name, r["status"], r["exit_code"]) for r in lines] == [
+        ("a.mp4", "ok", 0), ("b.mp4", "interrupted", 130)
+    ]

@@ -199,6 +199,7 @@ def run_batch(
     results: list[UpscaleResult] = []
     console = error_console()
     reporter = ProgressReporter(console, len(jobs), enabled=not quiet)
+    job = None
     try:
         with reporter:
             for job in jobs:
@@ -210,6 +211,11 @@ def run_batch(
                     sys.stdout.write(json.dumps(result.to_dict()) + "\n")
                     sys.stdout.flush()
     except KeyboardInterrupt as stop:
+        if as_json and job is not None:  # a script's log says which file was stopped
+            stopped = UpscaleResult(str(job.source), str(job.target), "interrupted", model=label,
+                                    exit_code=interrupt_exit_code(stop))
+            sys.stdout.write(json.dumps(stopped.to_dict()) + "\n")
+            sys.stdout.flush()
         what = "terminated" if isinstance(stop, Terminated) else "interrupted"
         kept = "; its journal is kept: the same command goes on from where it stopped" if options.resumable else ""
         console.print(f"vsrt: {what}; partial output removed{kept}", markup=False)
