@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Upscale every video under a folder, keeping the folder layout, the way batches are run:
-# resumable (re-run it after a stop and finished files are skipped), with a JSON line per
-# file in a log for scripts, and an exit code that says whether anything failed.
+# resumable (re-run it after a stop: finished files are skipped, and the file it was in goes
+# on from its journal), with a JSON line per file in a log for scripts, and an exit code
+# that says whether anything failed.
 #
 #   examples/upscale_folder.sh ~/Videos/archive ~/Videos/archive-4x
 #   examples/upscale_folder.sh ~/Videos/dvds ~/Videos/dvds-1080 --height 1080 --crf 20
@@ -15,7 +16,7 @@ shift 2
 log="$dst/vsrt-log.jsonl"
 mkdir -p "$dst"
 
-vsrt upscale "$src" -o "$dst" --recursive --skip-existing --json "$@" >>"$log"
+vsrt upscale "$src" -o "$dst" --recursive --skip-existing --resumable --json "$@" >>"$log"
 status=$?
 
 case $status in
