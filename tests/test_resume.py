@@ -27,7 +27,7 @@ from vsrt_cli.weights.checkpoint import save_checkpoint
 
 def _records(*frames):
     """(pts, keyframe) in decode order -> records, each frame's source pts 10x its pts."""
-    return [Record(pts, pts, 1, 10 * pts, key, 100 * i, 1) for i, (pts, key) in enumerate(frames)]
+    return [Record(pts, pts, 1, 10 * pts, key, 100 * i) for i, (pts, key) in enumerate(frames)]
 
 
 def test_the_resume_point_is_the_last_keyframe_after_which_nothing_earlier_is_shown():

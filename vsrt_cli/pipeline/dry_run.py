@@ -20,7 +20,7 @@ from ..video.segment import Segment, check_segment, segment_frames
 from ..video.writer import encoder_time_base, frame_rate_of, output_notes
 from ..video.deinterlace import wants_deinterlace
 from .outputs import Job
-from .resume import Journal, fingerprint, run_settings
+from .resume import journal_for
 
 
 def plan_job(
@@ -68,8 +68,7 @@ def plan_job(
         if note
     ]
     if resumable:
-        run = fingerprint(job.source, run_settings(model, inference, encode, size, deinterlace))
-        journal = Journal(job.target, run)
+        journal = journal_for(job.target, job.source, model, inference, encode, size, deinterlace)
         if journal.resumption is not None:
             notes.insert(0, f"an earlier run's journal: {journal.resumption.frames} frame(s) will be copied from it")
         elif journal.note:

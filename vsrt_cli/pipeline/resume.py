@@ -67,7 +67,6 @@ class Record:
     source_pts: int | None
     keyframe: bool
     offset: int  # of the packet's bytes in the journal
-    size: int
 
 
 @dataclass(frozen=True)
@@ -212,6 +211,11 @@ class Journal:
             os.unlink(self.path)
 
 
+def journal_for(target: Path, source: Path, model, inference, encode, size, deinterlace: str) -> Journal:
+    """The journal of ``target`` for a run of ``source`` with these settings."""
+    return Journal(target, fingerprint(source, run_settings(model, inference, encode, size, deinterlace)))
+
+
 @contextlib.contextmanager
 def kept_until_done(journal: Journal | None):
     """Around a run: its journal is removed when the output is complete, and kept (closed)
@@ -248,7 +252,6 @@ def _scan(journal, with_data: bool = False):
             None if flags & _NO_SOURCE else source_pts,
             bool(flags & _KEY),
             offset,
-            size,
         )
         yield (record, data) if with_data else record
 

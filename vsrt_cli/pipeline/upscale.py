@@ -25,7 +25,7 @@ from ..video.fit import refit_note
 from ..video.segment import Segment, check_segment, segment_frames
 from ..video.splice import splice_note
 from .outputs import atomic_output, check_target
-from .resume import Journal, fingerprint, journal_path, kept_until_done, run_settings
+from .resume import journal_for, journal_path, kept_until_done
 from .threads import BackgroundSink, Prefetcher
 
 # Frames decoded ahead of the model and waiting for the encoder: enough to keep both
@@ -174,7 +174,7 @@ def upscale_video(
     if resumable:
         if segment is not None and not segment.whole:
             raise UsageError("--resumable is for whole videos; a part (--start/--duration) is a short run")
-        journal = Journal(target, fingerprint(source, run_settings(model, inference, encode, size, deinterlace)))
+        journal = journal_for(target, source, model, inference, encode, size, deinterlace)
     resumption = journal.resumption if journal is not None else None
     started = time.monotonic()
     # Each video starts from the memory it needs, not what earlier work left in the heap
@@ -280,8 +280,9 @@ def upscale_video(
             )
         if resumption is not None:
             notes.insert(0, f"resumed where an earlier run stopped: {copied} frame(s) copied from its journal")
-        if size.note(info.width, info.height, info.rotation):
-            notes.append(size.note(info.width, info.height, info.rotation))
+        size_note = size.note(info.width, info.height, info.rotation)
+        if size_note:
+            notes.append(size_note)
         if segment is not None:
             notes.insert(0, f"only {segment.describe()} of the source was upscaled, starting at 0 in the output")
         if splice_note(info.splices):
