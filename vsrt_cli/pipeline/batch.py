@@ -7,7 +7,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, UsageError, VsrtError
+from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, VsrtError
 from ..inference import InferenceOptions
 from ..inference.device import choose_precision, resolve_device
 from ..inference.runner import plan_settings
@@ -17,6 +17,7 @@ from ..video.encoding import check_quality, resolve_encoder
 from ..video.segment import Segment
 from ..plan.output_size import OutputSize
 from .outputs import Job
+from .resume import check_resumable
 from .upscale import Progress, UpscaleResult, upscale_video
 
 
@@ -38,8 +39,7 @@ def check_batch_options(model: nn.Module, options: BatchOptions) -> None:
     plan_settings(options.inference, model.config)
     choose_precision(resolve_device(options.inference.device), options.inference.precision)
     check_deinterlace_mode(options.deinterlace)
-    if options.resumable and options.segment is not None:
-        raise UsageError("--resumable is for whole videos; a part (--start/--duration) is a short run")
+    check_resumable(options.resumable, options.segment)
     if options.encode is not None:
         codec = options.encode.codec
         check_quality(resolve_encoder(codec) if codec else None, options.encode.crf)

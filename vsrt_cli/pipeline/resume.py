@@ -30,7 +30,7 @@ from pathlib import Path
 
 import av
 
-from ..errors import OutputError
+from ..errors import OutputError, UsageError
 from ..video import EncodeOptions
 
 # pts, dts, duration (encoder time base), the frame's source pts, flags, payload size;
@@ -209,6 +209,11 @@ class Journal:
         self.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
+
+
+def check_resumable(resumable: bool, segment) -> None:
+    if resumable and segment is not None and not segment.whole:
+        raise UsageError("--resumable is for whole videos; a part (--start/--duration) is a short run")
 
 
 def journal_for(target: Path, source: Path, model, inference, encode, size, deinterlace: str) -> Journal:

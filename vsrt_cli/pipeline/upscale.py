@@ -25,7 +25,7 @@ from ..video.fit import refit_note
 from ..video.segment import Segment, check_segment, segment_frames
 from ..video.splice import splice_note
 from .outputs import atomic_output, check_target
-from .resume import journal_for, journal_path, kept_until_done
+from .resume import check_resumable, journal_for, journal_path, kept_until_done
 from .threads import BackgroundSink, Prefetcher
 
 # Frames decoded ahead of the model and waiting for the encoder: enough to keep both
@@ -170,11 +170,8 @@ def upscale_video(
     if not source.is_file():
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
     check_target(source, target, overwrite)
-    journal = None
-    if resumable:
-        if segment is not None and not segment.whole:
-            raise UsageError("--resumable is for whole videos; a part (--start/--duration) is a short run")
-        journal = journal_for(target, source, model, inference, encode, size, deinterlace)
+    check_resumable(resumable, segment)
+    journal = journal_for(target, source, model, inference, encode, size, deinterlace) if resumable else None
     resumption = journal.resumption if journal is not None else None
     started = time.monotonic()
     # Each video starts from the memory it needs, not what earlier work left in the heap
