@@ -226,7 +226,7 @@ class VideoReader:
         clock = self.clock
         for decoded in decoded_frames:
             if clock is not None and not self.info.cover_art:
-                stamp = decoded.pts if decoded.pts is not None else decoded.dts
+                stamp = _stamp(decoded)
                 if stamp is not None:
                     seconds = stamp * (decoded.time_base or Fraction(self.info.time_base))
                     if clock.before(seconds):
@@ -257,7 +257,7 @@ class VideoReader:
         if (decoded.width, decoded.height) != (self.info.width, self.info.height):
             rgb = self._refit(rgb, stream)
         time_base = decoded.time_base or stream.time_base
-        pts = decoded.pts if decoded.pts is not None else decoded.dts
+        pts = _stamp(decoded)
         if pts is not None and self.clock is not None and not self.info.cover_art and not self.keep_timestamps:
             pts -= self.clock.ticks(time_base)
         frame = Frame(
