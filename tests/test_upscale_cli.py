@@ -287,6 +287,36 @@ def test_ctrl_c_or_sigterm_removes_the_partial_file(tmp_path, weights, stop, exp
     assert not target.exists() and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("resumable", [False, True])
+def test_a_file_too_large_for_the_disk_is_one_line_naming_the_target(tmp_path, weights, resumable):
+    """A FAT32 stick (4 GB a file) or a full disk, simulated by a file-size limit: whichever
+    stream's write fails, the error names the output the user asked for, not a stream or a
+    temporary name, and the partial file goes."""
+    import resource
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    source = make_video(tmp_path / "in.mp4", width=64, height=48, frames=24, audio_tracks=1)
+    target = tmp_path / "out.mp4"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-m", "vsrt_cli", "upscale", str(source), "-o", str(target), "--weights", str(weights),
+         "--device", "cpu", "--crf", "0", "-q", *(["--resumable"] if resumable else [])],
+        env=env, capture_output=True, text=True, timeout=300, preexec_fn=limited,
+    )
+    assert done.returncode == 1, done.stderr
+    (line,) = done.stderr.splitlines()
+    # Without --resumable the output's own write fails first, with it the journal's.
+    named = f"{tmp_path / '.out.mp4.vsrt-resume'}: cannot write the resume journal" if resumable else f"{target}"
+    assert line.startswith("vsrt: error: ") and named in line and "File too large" in line
+    assert "vsrt-partial" not in line
+    assert not target.exists() and leftovers(tmp_path) == []
+    # A --resumable run keeps its journal, to go on once there is room.
+    assert (tmp_path / ".out.mp4.vsrt-resume").exists() == resumable
+
+
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, weights, capsys):
     source = make_video(tmp_path / "in.mp4", width=40, height=24, frames=7)
     code = run_cli("upscale", source, "-o", tmp_path / "o.mp4", "--weights", weights, "--dry-run", "--json")

@@ -147,7 +147,10 @@ class Journal:
             self._file.truncate(self.resumption.end)
             self._file.seek(self.resumption.end)
         except OSError as error:
-            raise OutputError(f"{self.path}: cannot write the resume journal ({error.strerror or error})") from None
+            raise self._unwritable(error) from None
+
+    def _unwritable(self, error: OSError) -> OutputError:
+        return OutputError(f"{self.path}: cannot write the resume journal ({error.strerror or error})")
 
     def _records(self) -> list[Record]:
         try:
@@ -193,12 +196,15 @@ class Journal:
         )
         data = bytes(packet)
         header = _RECORD.pack(pts or 0, dts or 0, packet.duration or 0, source_pts or 0, flags, len(data))
-        self._file.write(header)
-        self._file.write(data)
-        self._file.write(_CRC.pack(zlib.crc32(data, zlib.crc32(header))))
-        # To the system at once (one call a frame, at a frame a second): a crash of vsrt
-        # then loses nothing written, a power cut at most what the system had not stored.
-        self._file.flush()
+        try:
+            self._file.write(header)
+            self._file.write(data)
+            self._file.write(_CRC.pack(zlib.crc32(data, zlib.crc32(header))))
+            # To the system at once (one call a frame, at a frame a second): a crash of vsrt
+            # then loses nothing written, a power cut at most what the system had not stored.
+            self._file.flush()
+        except OSError as error:
+            raise self._unwritable(error) from None
 
     def close(self) -> None:
         if self._file is not None:

@@ -20,12 +20,10 @@ from ..inference.device import to_host_hwc
 from ..models.vsrt import VSRTransformer
 from ..plan.output_size import MODEL_SCALE, OutputSize
 from ..video import EncodeOptions, VideoReader, VideoWriter
-from ..video.deinterlace import deinterlace_notes
-from ..video.fit import refit_note
 from ..video.segment import Segment, check_segment, segment_frames
-from ..video.splice import splice_note
 from .outputs import atomic_output, check_target
-from .resume import check_resumable, journal_for, journal_path, kept_until_done
+from .notes import journal_notes, memory_note, source_notes
+from .resume import check_resumable, journal_for, kept_until_done
 from .threads import BackgroundSink, Prefetcher
 
 # Frames decoded ahead of the model and waiting for the encoder: enough to keep both
@@ -109,7 +107,9 @@ class UpscaleResult:
         return asdict(self)
 
 
-_WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOENT)
+_WRITE_ERRNOS = (
+    errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.ENOENT,
+)
 
 
 def upscale_video(
@@ -187,122 +187,55 @@ def upscale_video(
         segment = None if resumption is not None else reader.segment  # the part asked for
         check_segment(source, info.duration_s, segment)
         out_w, out_h = size.resolve(info.width, info.height, info.rotation)
-        timing: deque[tuple[int | None, int | None]] = deque()
-        done = copied = 0
         frames_total = segment_frames(info.n_frames, info.duration_s, info.average_rate, segment or Segment())
+        done = copied = 0
 
-        # A cover has no duration of its own: it is shown for as long as the audio plays.
-        cover_duration = cover_ticks(info, segment) if info.cover_art else None
-
-        def decoded():
-            for frame in reader:
-                timing.append((frame.pts, cover_duration or frame.duration))
-                yield frame.rgb
+        def report(frames_upscaled: int) -> None:
+            if progress is not None:
+                progress(Progress(copied + frames_upscaled, frames_total, time.monotonic() - started, copied))
 
         with kept_until_done(journal):
             try:
                 with atomic_output(target, overwrite=overwrite) as partial:
-                    writer = sink = converter = frames = None
+                    writer = None
                     try:
-                        # Inside the try: a Ctrl-C that lands while the threads are being
-                        # set up must still stop whichever of them already started.
+                        # Inside the try: a Ctrl-C that lands while the writer is being set
+                        # up must still remove what it opened.
                         writer = VideoWriter(
                             partial, source=info, width=out_w, height=out_h, options=encode, shown_as=target,
                             segment=reader.clock if segment is not None else None, journal=journal,
                         )
                         if journal is not None:
                             journal.start()
-                            copied = done = writer.copy_journal()
-                        sink = BackgroundSink(
-                            lambda item: writer.write_frame(item[0], pts=item[1], duration=item[2]),
-                            encode_queue_depth(writer.frame_bytes()),
+                            copied = writer.copy_journal()
+                        done = copied + _upscale_into(
+                            writer, upscaler, reader, (out_h, out_w), drop,
+                            cover_ticks(info, segment) if info.cover_art else None, report,
                         )
-                        if converts_beside_model(upscaler.device, writer.converts_tensors):
-                            converter = BackgroundSink(
-                                lambda item: sink.put(
-                                    (_convert_on(upscaler.device, writer, item[0]), item[1], item[2])
-                                ),
-                                CONVERT_DEPTH, name="vsrt-convert",
-                            )
-                        frames = Prefetcher(decoded(), DECODE_DEPTH)
-                        for output in upscaler.upscale_tensors(frames):
-                            pts, duration = timing.popleft()
-                            if drop:
-                                drop -= 1
-                                continue
-                            output = resize_frame(output, (out_h, out_w))
-                            if converter is not None:
-                                converter.put((output, pts, duration))
-                            else:
-                                # Converted here rather than in the encoder thread: the float
-                                # frame (and its window's canvas) is freed before it would wait.
-                                # Unclamped: the conversion clamps as it goes. YUV is converted
-                                # where the frame is (on a GPU, 8x fewer bytes to copy back).
-                                image = output if writer.converts_tensors else to_host_hwc(output)
-                                sink.put((writer.convert(image), pts, duration))
-                                del image
-                            del output
-                            done += 1
-                            if progress is not None:
-                                progress(Progress(done, frames_total, time.monotonic() - started, copied))
                         if done == copied:
                             raise InputError(f"{source}: no video frame could be decoded")
-                        if converter is not None:
-                            converter.finish()
-                        sink.finish()
                         writer.close()
                     except BaseException:
-                        # The encoder stops before the converter: a converter waiting for
-                        # room in the encoder's queue then gives up at once.
-                        stops = (frames and frames.close, sink and sink.abort, converter and converter.abort,
-                                 writer and writer.abort)
-                        for stop in stops:
-                            if stop is not None:
-                                stop()
+                        if writer is not None:
+                            writer.abort()
                         raise
-                    frames.close()
             except OSError as error:
                 # The system refusing the output (the reader wraps its own errors as InputError);
                 # anything else, a progress callback's own OSError say, is the caller's.
                 if error.errno not in _WRITE_ERRNOS:
                     raise
-                raise OutputError(f"{target}: cannot write ({error.strerror or error})") from None
-        notes = list(writer.notes)
-        if journal is not None and journal.note:
-            notes.append(journal.note)
-        if journal is None and journal_path(target).exists():
-            notes.append(
-                f"a resume journal of an earlier --resumable run, {journal_path(target).name}, is beside"
-                " the output and was left as it is (add --resumable to use it, or delete it)"
-            )
-        if resumption is not None:
-            notes.insert(0, f"resumed where an earlier run stopped: {copied} frame(s) copied from its journal")
-        size_note = size.note(info.width, info.height, info.rotation)
-        if size_note:
-            notes.append(size_note)
-        if segment is not None:
-            notes.insert(0, f"only {segment.describe()} of the source was upscaled, starting at 0 in the output")
-        if splice_note(info.splices):
-            notes.append(splice_note(info.splices))
-        notes += deinterlace_notes(reader.deinterlace, reader.interlaced_frames, reader.frames_read)
-        if reader.refitted_frames:
-            notes.append(refit_note(
-                reader.refitted_frames, reader.refitted_sizes, (info.width, info.height), reader.refit_bordered
-            ))
-        if reader.decode_errors:
-            notes.append(f"{reader.decode_errors} damaged packet(s) could not be decoded and were skipped")
-        if reader.corrupt_frames:
-            notes.append(f"{reader.corrupt_frames} frame(s) decoded from damaged data were upscaled as decoded")
-        if segment is None and info.frames_exact and info.n_frames and done < info.n_frames:
-            notes.append(
-                f"the container lists {info.n_frames} frames but only {done} could be decoded"
-                " (is the file truncated or damaged?)"
-            )
-        if upscaler.stats.oom_retries:
-            notes.append(
-                f"ran out of {upscaler.stats.device} memory {upscaler.stats.oom_retries} time(s); "
-                f"continued with {upscaler.stats.tile_batch} tile(s) per step"
-            )
+                raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+        notes = [
+            note for note in (
+                None if segment is None else
+                f"only {segment.describe()} of the source was upscaled, starting at 0 in the output",
+                *journal_notes(journal, copied, target),
+                *writer.notes,
+                size.note(info.width, info.height, info.rotation),
+                *source_notes(reader, done, whole=segment is None),
+                memory_note(upscaler.stats),
+            ) if note
+        ]
     seconds = time.monotonic() - started
     return UpscaleResult(
         source=str(source),
@@ -319,6 +252,74 @@ def upscale_video(
         notes=notes,
         segment=segment.to_dict() if segment is not None else None,
     )
+
+
+def _upscale_into(
+    writer: VideoWriter,
+    upscaler: WindowedUpscaler,
+    reader: VideoReader,
+    size: tuple[int, int],
+    drop: int,
+    cover_duration: int | None,
+    report: Callable[[int], None],
+) -> int:
+    """Decode, upscale and hand to ``writer`` every frame of ``reader`` but the first
+    ``drop`` (a resumed run's look-back); returns the frames written. Decoding, the
+    conversion on a GPU and encoding run in threads of their own, which stop with it."""
+    # Each frame's timing waits here while the frame is in the model's window.
+    timing: deque[tuple[int | None, int | None]] = deque()
+
+    def decoded():
+        for frame in reader:
+            timing.append((frame.pts, cover_duration or frame.duration))
+            yield frame.rgb
+
+    sink = converter = frames = None
+    written = 0
+    try:
+        # Inside the try: a Ctrl-C that lands while the threads are being set up must
+        # still stop whichever of them already started.
+        sink = BackgroundSink(
+            lambda item: writer.write_frame(item[0], pts=item[1], duration=item[2]),
+            encode_queue_depth(writer.frame_bytes()),
+        )
+        if converts_beside_model(upscaler.device, writer.converts_tensors):
+            converter = BackgroundSink(
+                lambda item: sink.put((_convert_on(upscaler.device, writer, item[0]), item[1], item[2])),
+                CONVERT_DEPTH, name="vsrt-convert",
+            )
+        frames = Prefetcher(decoded(), DECODE_DEPTH)
+        for output in upscaler.upscale_tensors(frames):
+            pts, duration = timing.popleft()
+            if drop:
+                drop -= 1
+                continue
+            output = resize_frame(output, size)
+            if converter is not None:
+                converter.put((output, pts, duration))
+            else:
+                # Converted here rather than in the encoder thread: the float frame (and
+                # its window's canvas) is freed before it would wait. Unclamped: the
+                # conversion clamps as it goes. YUV is converted where the frame is (on a
+                # GPU, 8x fewer bytes to copy back).
+                image = output if writer.converts_tensors else to_host_hwc(output)
+                sink.put((writer.convert(image), pts, duration))
+                del image
+            del output
+            written += 1
+            report(written)
+        if converter is not None:
+            converter.finish()
+        sink.finish()
+    except BaseException:
+        # The encoder stops before the converter: a converter waiting for room in the
+        # encoder's queue then gives up at once.
+        for stop in (frames and frames.close, sink and sink.abort, converter and converter.abort):
+            if stop is not None:
+                stop()
+        raise
+    frames.close()
+    return written
 
 
 def resize_frame(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -306,8 +306,10 @@ class PassThrough:
         notes: list[str],
         splices: SplicePlan = SplicePlan(),
         segment: SegmentClock | None = None,
+        shown_as=None,
     ):
         self._output = output
+        self._shown_as = shown_as or output.name  # the target named in errors, not its temporary name
         self._shifter = PacketShifter(splices)
         self._segment = segment
         self._start_at_zero = _StartAtZero() if output.format.name == "avi" else None
@@ -410,7 +412,9 @@ class PassThrough:
             try:
                 route.flush()
             except av.FFmpegError as err:
-                raise OutputError(f"cannot finish {route.stream.type} stream: {av_reason(err)}") from err
+                raise OutputError(
+                    f"cannot finish {self._shown_as} ({route.stream.type} stream): {av_reason(err)}"
+                ) from err
         if self._failed_packets:
             self._notes.append(
                 f"{self._failed_packets} damaged packet(s) of the audio/subtitle streams were skipped"
@@ -494,4 +498,4 @@ class PassThrough:
                 # too small to be a join (see splice.py) costs that packet, not the file.
                 self._backward_packets += 1
                 return
-            raise OutputError(f"cannot write {route.stream.type} stream: {av_reason(err)}") from err
+            raise OutputError(f"cannot write {self._shown_as} ({route.stream.type} stream): {av_reason(err)}") from err

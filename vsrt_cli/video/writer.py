@@ -304,7 +304,8 @@ class VideoWriter:
             if self._copy_streams:
                 decisions = plan_stream_copy(self.path, self.source.streams, self.source.video_index)
                 self._extra = PassThrough(
-                    self.source.path, self._out, decisions, self.notes, self.source.splices, self._segment
+                    self.source.path, self._out, decisions, self.notes, self.source.splices, self._segment,
+                    shown_as=self.shown_as,
                 )
         self._open_encoder()
         try:
