@@ -12,7 +12,7 @@ from ..errors import Terminated, UsageError, VsrtError, interrupt_exit_code
 from ..inference import InferenceOptions
 from ..pipeline import BatchOptions, Job, UpscaleResult, batch_exit_code, plan_jobs, run_job
 from ..pipeline.batch import check_batch_options
-from ..pipeline.outputs import check_target
+from ..pipeline.outputs import check_sequence_options, check_target, output_exists
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
 from ..video.deinterlace import DEINTERLACE_MODES
@@ -183,9 +183,10 @@ def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) ->
 
 def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     """One job's plan, with what the run would do about an existing output."""
-    if options.skip_existing and job.target.exists():
+    if options.skip_existing and output_exists(job.target):
         return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped", "exists": True}
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
+    check_sequence_options(job.target, options.encode, options.resumable)
     plan = plan_job(
         job, model, options.inference, options.deinterlace, options.encode, options.segment, options.size,
         options.resumable,

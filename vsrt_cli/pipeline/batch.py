@@ -16,7 +16,7 @@ from ..video.deinterlace import check_deinterlace_mode
 from ..video.encoding import check_quality, resolve_encoder
 from ..video.segment import Segment
 from ..plan.output_size import OutputSize
-from .outputs import Job
+from .outputs import Job, output_exists
 from .resume import check_resumable
 from .upscale import Progress, UpscaleResult, upscale_video
 
@@ -62,7 +62,7 @@ def run_job(
 
 
 def _run(job, model, options, model_name, progress) -> UpscaleResult:
-    if options.skip_existing and job.target.exists():
+    if options.skip_existing and output_exists(job.target):
         return UpscaleResult(str(job.source), str(job.target), "skipped", model=model_name, notes=["output exists"])
     try:
         return upscale_video(

@@ -19,7 +19,8 @@ from ..video.encoding import check_encoder_opens, encoder_settings
 from ..video.segment import Segment, check_segment, segment_frames
 from ..video.writer import encoder_time_base, frame_rate_of, output_notes
 from ..video.deinterlace import wants_deinterlace
-from .outputs import Job
+from ..video.image_sequence import is_image_sequence, picture_format, sequence_notes
+from .outputs import Job, output_exists
 from .resume import journal_for
 
 
@@ -38,35 +39,15 @@ def plan_job(
     out_w, out_h = size.resolve(info.width, info.height, info.rotation)
     segment = segment if segment is not None and not segment.whole else None
     check_segment(job.source, info.duration_s, segment)
-    encode = encode or EncodeOptions()
-    # The same choices the writer makes, so that a container or codec problem shows here.
-    encoder, pix_fmt, codec_note = choose_video_codec(
-        job.target, encode.codec, info.bit_depth, pix_fmt=encode.pix_fmt, width=out_w, height=out_h
-    )
-    container = container_format(job.target)
-    settings = encoder_settings(
-        encoder,
-        encode.crf,
-        encode.preset,
-        encode.encoder_options,
-        frame_size=(out_w, out_h),
-        container=container,
-    )
-    user_keys = {str(key) for key in encode.encoder_options}
-    check_encoder_opens(
-        encoder, pix_fmt, settings, user_keys, (out_w, out_h),
-        encoder_time_base(container, encoder, info.time_base, frame_rate_of(info)),
-    )
+    if is_image_sequence(job.target):
+        encoder, pix_fmt, settings = picture_format(job.target, info.bit_depth)
+        decisions = []
+        output_side = sequence_notes(info, pix_fmt)
+    else:
+        encoder, pix_fmt, settings, decisions, output_side = _video_output(job, encode, info, out_w, out_h)
     device = resolve_device(inference.device)
     precision = choose_precision(device, inference.precision)
-    decisions = plan_stream_copy(job.target, info.streams, info.video_index)
-    written = output_notes(info, container, encoder, pix_fmt, out_w, out_h)
-    notes = [
-        note
-        for note in (job.note, codec_note, *written, *(d.note for d in decisions),
-                     size.note(info.width, info.height, info.rotation))
-        if note
-    ]
+    notes = [note for note in (job.note, *output_side, size.note(info.width, info.height, info.rotation)) if note]
     if resumable:
         journal = journal_for(job.target, job.source, model, inference, encode, size, deinterlace)
         if journal.resumption is not None:
@@ -95,7 +76,7 @@ def plan_job(
         "source": str(job.source),
         "model": getattr(model, "weights_name", ""),
         "output": str(job.target),
-        "exists": job.target.exists(),
+        "exists": output_exists(job.target),
         "streams": [
             {"index": s.index, "kind": s.kind, "codec": s.codec_name, "language": s.language} for s in info.streams
         ],
@@ -134,6 +115,32 @@ def plan_job(
     }
 
 
+def _video_output(job: Job, encode: EncodeOptions | None, info, out_w: int, out_h: int):
+    """(encoder, pixel format, settings, stream decisions, notes) of a video output, as the
+    writer would choose them, with the encoder opened so that a problem shows here."""
+    encode = encode or EncodeOptions()
+    encoder, pix_fmt, codec_note = choose_video_codec(
+        job.target, encode.codec, info.bit_depth, pix_fmt=encode.pix_fmt, width=out_w, height=out_h
+    )
+    container = container_format(job.target)
+    settings = encoder_settings(
+        encoder,
+        encode.crf,
+        encode.preset,
+        encode.encoder_options,
+        frame_size=(out_w, out_h),
+        container=container,
+    )
+    user_keys = {str(key) for key in encode.encoder_options}
+    check_encoder_opens(
+        encoder, pix_fmt, settings, user_keys, (out_w, out_h),
+        encoder_time_base(container, encoder, info.time_base, frame_rate_of(info)),
+    )
+    decisions = plan_stream_copy(job.target, info.streams, info.video_index)
+    written = output_notes(info, container, encoder, pix_fmt, out_w, out_h)
+    return encoder, pix_fmt, settings, decisions, [codec_note, *written, *(d.note for d in decisions)]
+
+
 def describe_plan(plan: dict) -> str:
     if plan.get("status") == "skipped":
         return f"{plan['source']} -> {plan['output']}: exists, skipped (--skip-existing)"
@@ -156,7 +163,7 @@ def describe_plan(plan: dict) -> str:
             f"  work: {plan['gmac_per_frame']} GMAC per frame (flow {plan['flow_gmac_per_frame']}),"
             f" {plan['total_tmac']} TMAC in total",
             f"  model: on {plan['device']}, {plan['precision']}",
-            f"  output: {plan['encoder']} {plan['pix_fmt']} ({_describe_settings(plan['encoder_settings'])})"
+            f"  output: {plan['encoder']} {plan['pix_fmt']}{_describe_settings(plan['encoder_settings'])}"
             f"{_describe_actions(plan['stream_actions'])}",
             *(f"  note: {note}" for note in plan["notes"]),
         ]
@@ -164,7 +171,7 @@ def describe_plan(plan: dict) -> str:
 
 
 def _describe_settings(settings: dict[str, str]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in settings.items())
+    return f" ({', '.join(f'{key}={value}' for key, value in settings.items())})" if settings else ""
 
 
 def _describe_actions(actions: list[dict]) -> str:

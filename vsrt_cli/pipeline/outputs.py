@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Iterator
 
 from ..errors import OutputError, UsageError
 from ..video.containers import FALLBACK_EXTENSION, writable_extension
+from ..video.encoding import EncodeOptions
+from ..video.image_sequence import check_sequence_name, is_image_sequence, sequence_files
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .m2ts .mts .wmv .flv .3gp .ogv .y4m .mxf .vob".split()
@@ -68,6 +71,11 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     if not found:
         raise UsageError("no video files found in the given inputs")
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
+    if is_image_sequence(output) and not (single_file and len(found) == 1):
+        raise UsageError(
+            f"-o {output}: a numbered picture sequence is the output of one input video;"
+            " upscale each video into a folder of its own"
+        )
     if single_file and not output.is_dir() and output.suffix:
         return [Job(found[0][0], output)]
     if not output.exists() and writable_extension(output) and output.suffix:
@@ -97,8 +105,22 @@ def _folder_job(source: Path, target: Path) -> Job:
     return Job(source, target.with_suffix(FALLBACK_EXTENSION), note)
 
 
+def output_exists(target: Path) -> bool:
+    """Whether ``target`` is there: the file, or any picture of a sequence."""
+    return bool(sequence_files(target)) if is_image_sequence(target) else target.exists()
+
+
 def check_target(source: Path, target: Path, overwrite: bool) -> None:
     """Refuse to write over an input, or over an existing file without ``overwrite``."""
+    check_sequence_name(target)
+    if is_image_sequence(target):
+        existing = sequence_files(target)
+        if existing and not overwrite:
+            raise OutputError(
+                f"{target}: {len(existing)} picture(s) of this sequence are there already, from"
+                f" {existing[0].name} (use -y/--overwrite to replace them)"
+            )
+        return
     if target.is_symlink() and not target.exists() and not overwrite:
         raise OutputError(f"{target}: a link (to a missing file) is there already (use -y/--overwrite to replace it)")
     if target.exists():
@@ -108,6 +130,23 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
             raise OutputError(f"{target}: is a folder")
         if not overwrite:
             raise OutputError(f"{target}: already exists (use -y/--overwrite to replace it)")
+
+
+def check_sequence_options(target: Path, encode: EncodeOptions | None, resumable: bool) -> None:
+    """Refuse the video-only options for a picture sequence, rather than ignore them."""
+    if not is_image_sequence(target):
+        return
+    if resumable:
+        raise UsageError("--resumable is for video outputs; a picture sequence is written afresh")
+    encode = encode or EncodeOptions()
+    asked = [flag for flag, value in (
+        ("--codec", encode.codec), ("--pix-fmt", encode.pix_fmt), ("-e", encode.encoder_options)
+    ) if value]
+    if asked:
+        raise UsageError(
+            f"{', '.join(asked)}: for video outputs; a picture sequence's format is its extension"
+            " (.png or .tif, 16-bit for sources of more than 8 bits)"
+        )
 
 
 def temporary_path(target: Path) -> Path:
@@ -167,6 +206,50 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
         # the one that brought us here.
         with contextlib.suppress(OSError):
             partial.unlink()
+        if not finished:
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if still empty
+
+
+@contextlib.contextmanager
+def atomic_sequence(target: Path, overwrite: bool = True) -> Iterator[Path]:
+    """:func:`atomic_output` for a numbered picture sequence (``frames/%06d.png``).
+
+    Yields the pattern inside a hidden folder beside the pictures; when the block
+    completes, the pictures are moved next to it, after any earlier pictures of the
+    same sequence are removed (with ``overwrite``: a longer earlier run would otherwise
+    leave its last frames after the new ones). On any exception nothing is moved, and the
+    hidden folder, and the folders made for it, are removed.
+    """
+    made = _make_folder(target.parent)
+    staging = target.parent / f".{uuid.uuid4().hex[:8]}.vsrt-partial"
+    finished = False
+    try:
+        try:
+            staging.mkdir()
+        except OSError as error:
+            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+        yield staging / target.name
+        written = sequence_files(staging / target.name)
+        if not written:
+            raise OutputError(f"{target}: nothing was written, or the pictures being written were removed")
+        earlier = sequence_files(target)
+        if earlier and not overwrite:
+            raise OutputError(
+                f"pictures of {target} appeared while vsrt was writing it (another run?);"
+                " they were left as they are: rerun with -y to replace them"
+            )
+        try:
+            for picture in earlier:
+                picture.unlink()
+            for picture in written:
+                os.replace(picture, target.parent / picture.name)
+        except OSError as error:
+            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+        finished = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
         if not finished:
             for folder in made:
                 with contextlib.suppress(OSError):

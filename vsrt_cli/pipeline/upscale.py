@@ -21,7 +21,8 @@ from ..models.vsrt import VSRTransformer
 from ..plan.output_size import MODEL_SCALE, OutputSize
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.segment import Segment, check_segment, segment_frames
-from .outputs import atomic_output, check_target
+from ..video.image_sequence import ImageSequenceWriter, is_image_sequence
+from .outputs import atomic_output, atomic_sequence, check_sequence_options, check_target
 from .notes import journal_notes, memory_note, source_notes
 from .resume import check_resumable, journal_for, kept_until_done
 from .threads import BackgroundSink, Prefetcher
@@ -133,6 +134,9 @@ def upscale_video(
     The output appears only when complete: it is written beside ``target`` under a
     temporary name and renamed at the end; on any error or interrupt the partial file is
     removed. Audio, subtitles and metadata are carried over by the encoder (see its notes).
+    A ``target`` with a frame number pattern and a picture extension (``frames/%06d.png``,
+    ``.tif``) is written as one lossless picture per frame, numbered from 1, and appears
+    when all are written (see video/image_sequence.py).
     ``model`` is a loaded network, a registered model name, a ``.safetensors`` path, or
     None for the bundled default. ``inference`` sets windows, tiles, device, precision and
     ensemble; ``encode`` the codec, crf, preset and pixel format (None: chosen from the
@@ -171,6 +175,8 @@ def upscale_video(
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
     check_target(source, target, overwrite)
     check_resumable(resumable, segment)
+    check_sequence_options(target, encode, resumable)
+    sequence = is_image_sequence(target)
     journal = journal_for(target, source, model, inference, encode, size, deinterlace) if resumable else None
     resumption = journal.resumption if journal is not None else None
     started = time.monotonic()
@@ -196,15 +202,19 @@ def upscale_video(
 
         with kept_until_done(journal):
             try:
-                with atomic_output(target, overwrite=overwrite) as partial:
+                with (atomic_sequence if sequence else atomic_output)(target, overwrite=overwrite) as partial:
                     writer = None
                     try:
                         # Inside the try: a Ctrl-C that lands while the writer is being set
                         # up must still remove what it opened.
-                        writer = VideoWriter(
-                            partial, source=info, width=out_w, height=out_h, options=encode, shown_as=target,
-                            segment=reader.clock if segment is not None else None, journal=journal,
-                        )
+                        if sequence:
+                            writer = ImageSequenceWriter(partial, info, out_w, out_h, shown_as=target)
+                        else:
+                            writer = VideoWriter(
+                                partial, source=info, width=out_w, height=out_h, options=encode,
+                                shown_as=target, segment=reader.clock if segment is not None else None,
+                                journal=journal,
+                            )
                         if journal is not None:
                             journal.start()
                             copied = writer.copy_journal()

@@ -1,0 +1,176 @@
+"""Upscaling into numbered pictures (`-o frames/%06d.png`)."""
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from cli_runner import run_cli
+from media import make_video
+from tiny_models import tiny_model
+from vsrt_cli import InferenceOptions, upscale_video
+from vsrt_cli.errors import OutputError, UsageError
+from vsrt_cli.inference import upscale_clip
+from vsrt_cli.video import VideoReader
+from vsrt_cli.video.image_sequence import check_sequence_name, frame_path, is_image_sequence, sequence_files
+from vsrt_cli.weights.checkpoint import save_checkpoint
+
+CPU = InferenceOptions(device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory, model):
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    save_checkpoint(model, path)
+    return path
+
+
+def pictures(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def decode_picture(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return frame.to_ndarray(format="rgb48le" if frame.format.name.startswith("rgb48") else "rgb24")
+
+
+# -- names -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("f_%06d.png", True), ("%d.tif", True), ("shot%03d.TIFF", True), ("100%%_%04d.png", True),
+    ("f.png", False), ("f_%06d.mp4", False), ("a%d_%d.png", False), ("100%%.png", False),
+])
+def test_a_sequence_is_a_picture_name_with_one_frame_number(name, expected):
+    assert is_image_sequence(Path(name)) is expected
+
+
+def test_frame_names_follow_ffmpeg():
+    assert frame_path(Path("out/f_%04d.png"), 7) == Path("out/f_0007.png")
+    assert frame_path(Path("out/f_%04d.png"), 12345) == Path("out/f_12345.png")  # outgrows its digits
+    assert frame_path(Path("100%%_%d.tif"), 3) == Path("100%_3.tif")
+
+
+def test_sequence_files_are_in_frame_order_and_only_the_sequence(tmp_path):
+    for name in ("f_0010.png", "f_0002.png", "f_10000.png", "f_002.png", "g_0001.png", "f_0001.tif", "f_0001.png"):
+        (tmp_path / name).write_bytes(b"")
+    found = [path.name for path in sequence_files(tmp_path / "f_%04d.png")]
+    assert found == ["f_0001.png", "f_0002.png", "f_0010.png", "f_10000.png"]
+    assert sequence_files(tmp_path / "missing" / "f_%04d.png") == []
+
+
+def test_a_picture_name_without_a_frame_number_is_refused_with_an_example():
+    with pytest.raises(UsageError, match=r"frame number pattern, such as out_%06d\.png"):
+        check_sequence_name(Path("out.png"))
+    check_sequence_name(Path("out.mp4"))  # not pictures: not this check's business
+
+
+# -- runs --------------------------------------------------------------------------
+
+
+def test_the_pictures_are_the_upscaled_frames_exactly(tmp_path, model):
+    """One lossless picture per frame, numbered from 1, equal to the model's output
+    rounded to 8 bits; the audio is not kept and a note says so."""
+    source = make_video(tmp_path / "in.mp4", width=24, height=16, frames=7, audio_tracks=1)
+    target = tmp_path / "frames" / "f_%03d.png"
+    result = upscale_video(source, target, model, inference=CPU)
+    assert result.status == "ok" and result.frames == 7
+    assert pictures(tmp_path / "frames") == [f"f_{n:03d}.png" for n in range(1, 8)]
+    assert any("1 audio stream(s) of the source not kept" in note for note in result.notes)
+
+    with VideoReader(source) as reader:
+        expected = upscale_clip(model, [frame.rgb for frame in reader], CPU)
+    for number, frame in enumerate(expected, start=1):
+        picture = decode_picture(frame_path(target, number))
+        assert picture.shape == (64, 96, 3) and picture.dtype == np.uint8
+        assert np.array_equal(picture, np.rint(np.clip(frame, 0, 1) * 255).astype(np.uint8))
+
+
+def test_a_10_bit_source_gives_16_bit_pictures(tmp_path, model):
+    source = make_video(tmp_path / "in.mkv", width=16, height=16, frames=3, bit_depth=10, audio_tracks=0)
+    target = tmp_path / "f_%d.tif"
+    result = upscale_video(source, target, model, inference=CPU)
+    assert pictures(tmp_path) == ["f_1.tif", "f_2.tif", "f_3.tif", "in.mkv"]
+    picture = decode_picture(tmp_path / "f_2.tif")
+    assert picture.dtype == np.uint16 and picture.shape == (64, 64, 3)
+    assert np.any(picture % 257 != 0)  # real 16-bit codes, not 8-bit ones scaled
+    assert any("10-bit source: written as 16-bit pictures" in note for note in result.notes)
+
+
+def test_existing_pictures_are_kept_unless_overwrite_and_then_all_replaced(tmp_path, model):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=3, audio_tracks=0)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for number in range(1, 6):  # an earlier, longer run's pictures
+        (folder / f"f_{number:02d}.png").write_bytes(b"old")
+    (folder / "notes.txt").write_text("mine")
+    target = folder / "f_%02d.png"
+    with pytest.raises(OutputError, match="5 picture"):
+        upscale_video(source, target, model, inference=CPU)
+    assert (folder / "f_01.png").read_bytes() == b"old"
+
+    upscale_video(source, target, model, inference=CPU, overwrite=True)
+    # Frames 4 and 5 of the old run would have followed the new ones: gone too.
+    assert pictures(folder) == ["f_01.png", "f_02.png", "f_03.png", "notes.txt"]
+    assert (folder / "f_01.png").read_bytes() != b"old"
+
+
+def test_an_interrupted_run_leaves_no_picture_and_no_folder_behind(tmp_path, model):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=6, audio_tracks=0)
+    target = tmp_path / "new" / "deeper" / "f_%04d.png"
+
+    def interrupt(progress):
+        if progress.frames_done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(source, target, model, inference=CPU, progress=interrupt)
+    assert not (tmp_path / "new").exists()
+
+
+# -- the command line ----------------------------------------------------------------
+
+
+def test_cli_writes_a_sequence_and_skips_it_when_it_exists(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=4)
+    target = tmp_path / "out" / "%06d.png"
+    code, out, err = run_cli(["upscale", source, "-o", target, "--weights", weights, "--device", "cpu", "-q"], capsys)
+    assert code == 0 and pictures(tmp_path / "out") == [f"{n:06d}.png" for n in range(1, 5)]
+    code, out, err = run_cli(
+        ["upscale", source, "-o", target, "--weights", weights, "--skip-existing", "--json"], capsys
+    )
+    assert code == 0 and '"status": "skipped"' in out
+
+
+def test_cli_dry_run_names_the_picture_encoder(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=4, audio_tracks=1)
+    code, out, err = run_cli(
+        ["upscale", source, "-o", tmp_path / "f_%04d.tif", "--weights", weights, "--dry-run"], capsys
+    )
+    assert code == 0, err
+    assert "output: tiff rgb24 (compression_algo=deflate)" in out and "not kept" in out
+    assert pictures(tmp_path) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-o", "{tmp}/out.png"], "needs one frame number pattern"),
+    (["-o", "{tmp}/f_%04d.png", "--codec", "libx264"], "--codec: for video outputs"),
+    (["-o", "{tmp}/f_%04d.png", "-e", "tune=film"], "-e: for video outputs"),
+    (["-o", "{tmp}/f_%04d.png", "--resumable"], "--resumable is for video outputs"),
+    (["{src}", "-o", "{tmp}/f_%04d.png"], "the output of one input video"),
+])
+def test_cli_refuses_what_a_sequence_cannot_do(tmp_path, weights, capsys, args, message):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    filled = [arg.format(tmp=tmp_path, src=source) for arg in args]
+    code, out, err = run_cli(["upscale", source, *filled, "--weights", weights], capsys)
+    assert code == 2, err
+    (line,) = err.splitlines()
+    assert line.startswith("vsrt: error: ") and message in line
+    assert pictures(tmp_path) == ["in.mp4"]
