@@ -1,5 +1,7 @@
 """Upscaling into numbered pictures (`-o frames/%06d.png`)."""
 
+import json
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -7,13 +9,15 @@ import numpy as np
 import pytest
 
 from cli_runner import run_cli
-from media import make_video
+from media import make_video, read_frames
 from tiny_models import tiny_model
 from vsrt_cli import InferenceOptions, upscale_video
-from vsrt_cli.errors import OutputError, UsageError
+from vsrt_cli.errors import InputError, OutputError, UsageError
 from vsrt_cli.inference import upscale_clip
-from vsrt_cli.video import VideoReader
-from vsrt_cli.video.image_sequence import check_sequence_name, frame_path, is_image_sequence, sequence_files
+from vsrt_cli.video import VideoReader, probe
+from vsrt_cli.video.numbering import (
+    check_picture_input, check_sequence_name, frame_path, is_image_sequence, parse_frame_rate, sequence_files,
+)
 from vsrt_cli.weights.checkpoint import save_checkpoint
 
 CPU = InferenceOptions(device="cpu", precision="fp32")
@@ -174,3 +178,124 @@ def test_cli_refuses_what_a_sequence_cannot_do(tmp_path, weights, capsys, args, 
     (line,) = err.splitlines()
     assert line.startswith("vsrt: error: ") and message in line
     assert pictures(tmp_path) == ["in.mp4"]
+
+
+# -- numbered pictures as input ------------------------------------------------------
+
+
+def write_pictures(folder: Path, count: int, first: int = 1, size=(20, 12), extension=".png", seed=0) -> Path:
+    """Numbered noise pictures, as a scanner or another tool writes them; returns the pattern."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pattern = folder / f"scan_%04d{extension}"
+    rng = np.random.default_rng(seed)
+    with av.open(str(pattern), "w", format="image2", options={"start_number": str(first)}) as container:
+        stream = container.add_stream("png" if extension == ".png" else "tiff", rate=25)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "rgb24"
+        for _ in range(count):
+            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode(None))
+    return pattern
+
+
+@pytest.mark.parametrize("text,rate", [
+    ("24", Fraction(24)), ("25", Fraction(25)), ("12.5", Fraction(25, 2)), ("24000/1001", Fraction(24000, 1001)),
+    ("23.976", Fraction(24000, 1001)), ("29.97", Fraction(30000, 1001)), ("59.94", Fraction(60000, 1001)),
+])
+def test_frame_rates_are_exact_and_ntsc_decimals_mean_1000_over_1001(text, rate):
+    assert parse_frame_rate(text) == rate
+
+
+@pytest.mark.parametrize("text", ["0", "-24", "abc", "24/0", "1001"])
+def test_a_bad_frame_rate_is_a_usage_error(text):
+    with pytest.raises(UsageError, match="--frame-rate"):
+        parse_frame_rate(text)
+
+
+def test_a_sequence_is_read_from_its_first_number_and_a_gap_is_an_error(tmp_path):
+    pattern = write_pictures(tmp_path, 4, first=86400)  # film scans often start at a timecode's frame
+    assert check_picture_input(pattern) == (86400, 4)
+    info = probe(pattern, Fraction(24))
+    assert (info.n_frames, info.frames_exact, info.average_rate, info.width, info.height) == (4, True, 24, 20, 12)
+    frame_path(pattern, 86402).unlink()
+    with pytest.raises(InputError, match="scan_86402.png is missing"):
+        check_picture_input(pattern)
+
+
+def test_pictures_become_a_video_at_the_rate_given(tmp_path, model):
+    pattern = write_pictures(tmp_path / "reel", 6, first=1001)
+    target = tmp_path / "reel.mp4"
+    result = upscale_video(pattern, target, model, inference=CPU, frame_rate=Fraction(24000, 1001))
+    assert result.frames == 6 and (result.width, result.height) == (80, 48)
+    assert not any("25 a second" in note for note in result.notes)
+    decoded = read_frames(target)
+    assert [p * decoded.time_base for p in decoded.pts] == [Fraction(1001 * n, 24000) for n in range(6)]
+    with av.open(str(target)) as container:
+        stream = container.streams.video[0]
+        # RGB has no YUV range to keep: limited range, as players expect.
+        assert stream.codec_context.color_range == 1 and stream.codec_context.colorspace == 1  # tv, BT.709
+        assert [s.type for s in container.streams] == ["video"]
+
+
+def test_pictures_upscale_to_pictures_exactly(tmp_path, model):
+    pattern = write_pictures(tmp_path / "in", 5)
+    target = tmp_path / "out" / "up_%04d.png"
+    result = upscale_video(pattern, target, model, inference=CPU)
+    assert any("read at 25 a second" in note for note in result.notes)
+    originals = [decode_picture(path).astype(np.float32) / 255 for path in sequence_files(pattern)]
+    expected = upscale_clip(model, originals, CPU)
+    for number, frame in enumerate(expected, start=1):
+        assert np.array_equal(decode_picture(frame_path(target, number)), np.rint(np.clip(frame, 0, 1) * 255))
+
+
+def test_an_output_sequence_never_replaces_the_input_pictures(tmp_path, model):
+    pattern = write_pictures(tmp_path, 3)
+    before = [path.read_bytes() for path in sequence_files(pattern)]
+    # %d matches scan_0001.png as well as %04d does.
+    with pytest.raises(OutputError, match="refusing to write over the input"):
+        upscale_video(pattern, tmp_path / "scan_%d.png", model, inference=CPU, overwrite=True)
+    assert [path.read_bytes() for path in sequence_files(pattern)] == before
+
+
+def test_a_resume_journal_is_of_these_pictures_at_this_rate(tmp_path):
+    from vsrt_cli.pipeline.resume import fingerprint
+
+    pattern = write_pictures(tmp_path, 3)
+    first = fingerprint(pattern, {}, Fraction(24))
+    assert fingerprint(pattern, {}, Fraction(24)) == first
+    assert fingerprint(pattern, {}, Fraction(25)) != first
+    write_pictures(tmp_path, 4)  # one more picture, the others rewritten
+    assert fingerprint(pattern, {}, Fraction(24)) != first
+
+
+def test_cli_reads_pictures_into_a_folder_and_explains_a_folder_of_pictures(tmp_path, weights, capsys):
+    pattern = write_pictures(tmp_path / "reel1", 3)
+    code, out, err = run_cli(
+        ["upscale", pattern, "-o", tmp_path / "out", "--frame-rate", "24", "--weights", weights, "--json"], capsys
+    )
+    assert code == 0, err
+    assert json.loads(out)["output"] == str(tmp_path / "out" / "reel1.mp4") and (tmp_path / "out" / "reel1.mp4").is_file()
+
+    code, out, err = run_cli(["upscale", tmp_path / "reel1", "-o", tmp_path / "o", "--weights", weights], capsys)
+    assert code == 2 and "name them with a pattern" in err
+
+    code, out, err = run_cli(["upscale", tmp_path / "reel1" / "x_%04d.png", "-o", tmp_path / "o.mp4"], capsys)
+    assert code == 2 and "no picture matches" in err
+
+
+def test_cli_frame_rate_is_refused_for_videos(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    code, out, err = run_cli(
+        ["upscale", source, "-o", tmp_path / "o.mp4", "--frame-rate", "24", "--weights", weights], capsys
+    )
+    assert code == 2 and "--frame-rate is for numbered-picture inputs" in err
+
+
+def test_cli_dry_run_of_pictures(tmp_path, weights, capsys):
+    pattern = write_pictures(tmp_path / "reel", 7)
+    code, out, err = run_cli(
+        ["upscale", pattern, "-o", tmp_path / "o.mkv", "--weights", weights, "--dry-run", "--json"], capsys
+    )
+    plan = json.loads(out)
+    assert code == 0 and plan["frames"] == 7 and plan["frames_exact"] is True
+    assert plan["notes"][0].startswith("numbered pictures read at 25 a second")

@@ -289,6 +289,19 @@ def test_in_memory_frames_must_be_float_and_of_one_size():
         upscale_clip(model, frames, InferenceOptions(**CPU))
 
 
+def test_in_memory_frames_must_be_arrays_on_the_0_1_scale():
+    model = tiny_model()
+    noise = np.random.default_rng(0).random((20, 24, 3), dtype=np.float32)
+    with pytest.raises(InputError, match=r"got values from \S+ to 25\S* \(divide 8-bit values by 255\)"):
+        upscale_clip(model, [noise * 255], InferenceOptions(**CPU))  # cast to float, not scaled
+    with pytest.raises(InputError, match="got NoneType"):
+        upscale_clip(model, [noise, None], InferenceOptions(**CPU))
+    with pytest.raises(InputError, match="got Tensor"):
+        upscale_clip(model, [torch.from_numpy(noise)], InferenceOptions(**CPU))
+    # Resampling overshoots a little: that is still a frame.
+    assert len(upscale_clip(model, [noise * 1.04 - 0.02], InferenceOptions(**CPU))) == 1
+
+
 def test_tile_blend_is_made_once_per_video_and_matches_the_plan(monkeypatch):
     from vsrt_cli.inference import runner
     from vsrt_cli.plan import plan_tiles, tile_weights

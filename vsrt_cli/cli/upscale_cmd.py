@@ -17,6 +17,7 @@ from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
 from ..video.deinterlace import DEINTERLACE_MODES
 from ..plan.output_size import MODEL_SCALE, OutputSize
+from ..video.numbering import check_frame_rate, is_picture_input, parse_frame_rate
 from ..video.segment import Segment, parse_time
 from ..weights.loading import load_model
 from . import cli
@@ -37,7 +38,7 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
 
 @cli.command("upscale")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (one input) or folder.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output file (one input) or folder; or numbered pictures ('frames/%06d.png').")
 @click.option("-y", "--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--skip-existing", is_flag=True, help="Leave inputs whose output already exists (resumable batches).")
 @click.option("-r", "--recursive", is_flag=True, help="Search input folders recursively; the tree is kept under -o.")
@@ -67,6 +68,8 @@ def parse_encoder_options(values: tuple[str, ...]) -> dict[str, str]:
               help="Output size over input size, 1 to 4 (default 4): below 4 the model's 4x frames are shrunk.")
 @click.option("--height", "out_height", default=None, metavar="LINES",
               help="Output height as shown (e.g. 1080), width by the shape; instead of --scale.")
+@click.option("--frame-rate", "frame_rate", default=None, metavar="FPS",
+              help="Rate of numbered-picture inputs (scan/%06d.dpx): 24, 23.976 or 24000/1001; default 25.")
 @click.option("--resumable", is_flag=True,
               help="Keep a journal beside the output; a run that was stopped goes on where it stopped.")
 @click.option("--codec", default=None, help="Video encoder (default libx264; VP9 for WebM).")
@@ -96,6 +99,7 @@ def upscale_command(
     duration: str | None,
     scale: str | None,
     out_height: str | None,
+    frame_rate: str | None,
     resumable: bool,
     codec: str | None,
     crf: float,
@@ -106,12 +110,15 @@ def upscale_command(
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Upscale videos 4x. INPUT is any mix of video files and folders."""
+    """Upscale videos 4x. INPUT is any mix of video files, folders and numbered pictures ('scan/%06d.dpx')."""
     if model_name and weights:
         raise UsageError("use either -m/--model or --weights, not both")
     if overwrite and skip_existing:
         raise UsageError("use either -y/--overwrite or --skip-existing, not both")
     jobs = plan_jobs(list(inputs), output, recursive)
+    rate = parse_frame_rate(frame_rate) if frame_rate is not None else None
+    if rate is not None and not any(is_picture_input(job.source) for job in jobs):
+        check_frame_rate(rate, pictures=False)  # the error: there is nothing it applies to
     inference = InferenceOptions(
         window_stride=window_stride,
         tile_overlap=tile_overlap,
@@ -132,7 +139,7 @@ def upscale_command(
     options = BatchOptions(
         inference=inference, encode=encode, overwrite=overwrite, skip_existing=skip_existing, deinterlace=deinterlace,
         segment=None if segment.whole else segment,
-        size=output_size_option(scale, out_height), resumable=resumable,
+        size=output_size_option(scale, out_height), resumable=resumable, frame_rate=rate,
     )
     check_batch_options(model, options)
     if dry_run:
@@ -189,7 +196,7 @@ def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     check_sequence_options(job.target, options.encode, options.resumable)
     plan = plan_job(
         job, model, options.inference, options.deinterlace, options.encode, options.segment, options.size,
-        options.resumable,
+        options.resumable, options.frame_rate if is_picture_input(job.source) else None,
     )
     return {**plan, "status": "planned"}
 

@@ -108,6 +108,8 @@ def default_tile_batch(device: torch.device, config: VSRTConfig, precision: str)
 
 def frame_to_tensor(frame: np.ndarray, tile_size: int, device: torch.device) -> torch.Tensor:
     """HxWx3 float RGB -> [3, H', W'] on ``device``, padded up to one tile if smaller."""
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"expected an HxWx3 numpy array of float RGB in [0, 1], got {type(frame).__name__}")
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise InputError(f"expected an HxWx3 RGB frame, got shape {frame.shape}")
     if not np.issubdtype(frame.dtype, np.floating):
@@ -118,6 +120,12 @@ def frame_to_tensor(frame: np.ndarray, tile_size: int, device: torch.device) -> 
     if not np.isfinite(frame).all():
         # One NaN spreads through the attention and the flows into every frame of its windows.
         raise InputError("a frame holds NaN or infinite values")
+    # Overshoot from resampling is fine; values far outside [0, 1] are 8-bit values cast to
+    # float and not scaled, which the model would upscale into garbage.
+    low, high = float(frame.min()), float(frame.max())
+    if low < -0.5 or high > 1.5:
+        hint = " (divide 8-bit values by 255)" if high > 1.5 else ""
+        raise InputError(f"expected float RGB in [0, 1], got values from {low:g} to {high:g}{hint}")
     # Always a copy: frames are held for the windows ahead, and a producer may reuse its buffer.
     tensor = torch.from_numpy(np.array(frame, dtype=np.float32, order="C")).permute(2, 0, 1).to(device)
     height, width = frame.shape[:2]
@@ -309,6 +317,7 @@ class _FrameBuffer:
             except StopIteration:
                 self.last_index = self.count - 1
                 return
+            tensor = frame_to_tensor(frame, self._tile_size, self._device)  # checks it first
             size = tuple(frame.shape[:2])
             if self.frame_size is None:
                 self.frame_size = size
@@ -318,7 +327,7 @@ class _FrameBuffer:
                     f" {self.frame_size[1]}x{self.frame_size[0]}: frames given to the upscaler must all have one size"
                     " (vsrt's video reader fits pictures that change size to the first one)"
                 )
-            self._frames[self.count] = frame_to_tensor(frame, self._tile_size, self._device)
+            self._frames[self.count] = tensor
             self.count += 1
 
     def get(self, index: int) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable
 
 from torch import nn
@@ -14,6 +15,7 @@ from ..inference.runner import plan_settings
 from ..video import EncodeOptions
 from ..video.deinterlace import check_deinterlace_mode
 from ..video.encoding import check_quality, resolve_encoder
+from ..video.numbering import is_picture_input
 from ..video.segment import Segment
 from ..plan.output_size import OutputSize
 from .outputs import Job, output_exists
@@ -31,6 +33,7 @@ class BatchOptions:
     segment: Segment | None = None  # the same part of every input (--start, --duration)
     size: OutputSize = OutputSize()  # --scale or --height
     resumable: bool = False  # keep a journal; go on from an earlier run's (see resume.py)
+    frame_rate: Fraction | None = None  # of numbered-picture inputs (--frame-rate); None: 25
 
 
 def check_batch_options(model: nn.Module, options: BatchOptions) -> None:
@@ -77,6 +80,8 @@ def _run(job, model, options, model_name, progress) -> UpscaleResult:
             scale=options.size.scale,
             height=options.size.height,
             resumable=options.resumable,
+            # A batch may mix videos, which keep their own timing, with numbered pictures.
+            frame_rate=options.frame_rate if is_picture_input(job.source) else None,
             model_name=model_name,
             progress=progress,
         )

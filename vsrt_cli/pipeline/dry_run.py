@@ -19,7 +19,8 @@ from ..video.encoding import check_encoder_opens, encoder_settings
 from ..video.segment import Segment, check_segment, segment_frames
 from ..video.writer import encoder_time_base, frame_rate_of, output_notes
 from ..video.deinterlace import wants_deinterlace
-from ..video.image_sequence import is_image_sequence, picture_format, sequence_notes
+from ..video.image_sequence import picture_format, sequence_notes
+from ..video.numbering import DEFAULT_RATE_NOTE, check_frame_rate, is_image_sequence, is_picture_input
 from .outputs import Job, output_exists
 from .resume import journal_for
 
@@ -33,9 +34,11 @@ def plan_job(
     segment: Segment | None = None,
     size: OutputSize = OutputSize(),
     resumable: bool = False,
+    frame_rate=None,
 ) -> dict:
     """A JSON-ready description of the job: streams, frames, windows, tiles, work, output."""
-    info = probe(job.source)
+    check_frame_rate(frame_rate, is_picture_input(job.source))
+    info = probe(job.source, frame_rate)
     out_w, out_h = size.resolve(info.width, info.height, info.rotation)
     segment = segment if segment is not None and not segment.whole else None
     check_segment(job.source, info.duration_s, segment)
@@ -49,13 +52,15 @@ def plan_job(
     precision = choose_precision(device, inference.precision)
     notes = [note for note in (job.note, *output_side, size.note(info.width, info.height, info.rotation)) if note]
     if resumable:
-        journal = journal_for(job.target, job.source, model, inference, encode, size, deinterlace)
+        journal = journal_for(job.target, job.source, model, inference, encode, size, deinterlace, frame_rate)
         if journal.resumption is not None:
             notes.insert(0, f"an earlier run's journal: {journal.resumption.frames} frame(s) will be copied from it")
         elif journal.note:
             notes.append(journal.note)
     if segment is not None:
         notes.insert(0, f"only {segment.describe()} of the source will be upscaled, starting at 0 in the output")
+    if is_picture_input(job.source) and frame_rate is None:
+        notes.insert(0, DEFAULT_RATE_NOTE)
     config = model.config
     stride, overlap = plan_settings(inference, config)
     flow_size = (padded_size(max(info.height, config.tile_size)), padded_size(max(info.width, config.tile_size)))

@@ -13,7 +13,9 @@ from typing import Iterator
 from ..errors import OutputError, UsageError
 from ..video.containers import FALLBACK_EXTENSION, writable_extension
 from ..video.encoding import EncodeOptions
-from ..video.image_sequence import check_sequence_name, is_image_sequence, sequence_files
+from ..video.numbering import (
+    READABLE_EXTENSIONS, check_sequence_name, is_image_sequence, is_picture_input, sequence_files,
+)
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .ts .m2ts .mts .wmv .flv .3gp .ogv .y4m .mxf .vob".split()
@@ -52,6 +54,11 @@ def collect_inputs(inputs: list[Path], recursive: bool, output_dir: Path | None 
                     found.append((path, path.relative_to(root)))
         elif root.is_file():
             found.append((root, Path(root.name)))
+        elif is_picture_input(root):
+            if not sequence_files(root):
+                raise UsageError(f"input not found: no picture matches {root}")
+            # In an output folder, `scan/%06d.dpx` becomes scan.mp4.
+            found.append((root, Path(f"{root.parent.resolve().name or 'pictures'}.mp4")))
         elif root.exists():  # opening a pipe would wait for a writer forever
             raise UsageError(f"{root}: not a regular file (a pipe or a device); vsrt reads video files")
         else:
@@ -69,7 +76,9 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     """
     found = collect_inputs(inputs, recursive, output_dir=output)
     if not found:
-        raise UsageError("no video files found in the given inputs")
+        pictures = next((root for root in inputs if root.is_dir() and _holds_pictures(root)), None)
+        hint = f" (for numbered pictures, name them with a pattern: {pictures / '%06d.png'})" if pictures else ""
+        raise UsageError(f"no video files found in the given inputs{hint}")
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
     if is_image_sequence(output) and not (single_file and len(found) == 1):
         raise UsageError(
@@ -98,6 +107,12 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     return jobs
 
 
+def _holds_pictures(folder: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return any(path.suffix.lower() in READABLE_EXTENSIONS for path in folder.iterdir())
+    return False
+
+
 def _folder_job(source: Path, target: Path) -> Job:
     if writable_extension(target):
         return Job(source, target)
@@ -115,6 +130,8 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
     check_sequence_name(target)
     if is_image_sequence(target):
         existing = sequence_files(target)
+        if is_picture_input(source) and {p.resolve() for p in existing} & {p.resolve() for p in sequence_files(source)}:
+            raise OutputError(f"{target}: refusing to write over the input's pictures")
         if existing and not overwrite:
             raise OutputError(
                 f"{target}: {len(existing)} picture(s) of this sequence are there already, from"

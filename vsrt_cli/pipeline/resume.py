@@ -32,6 +32,7 @@ import av
 
 from ..errors import OutputError, UsageError
 from ..video import EncodeOptions
+from ..video.numbering import is_picture_input, sequence_files
 
 # pts, dts, duration (encoder time base), the frame's source pts, flags, payload size;
 # then the payload, then the CRC-32 of header and payload
@@ -46,15 +47,23 @@ def journal_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.vsrt-resume")
 
 
-def fingerprint(source: Path, settings: dict) -> dict:
-    """What must match for a journal to be used: the very source file, and every setting
-    that changes the output's video."""
-    stat = source.stat()
+def fingerprint(source: Path, settings: dict, frame_rate=None) -> dict:
+    """What must match for a journal to be used: the very source file (for numbered
+    pictures: all of them, and the rate they are read at), and every setting that changes
+    the output's video."""
+    if is_picture_input(source):
+        stats = [path.stat() for path in sequence_files(source)]
+        size, mtime_ns = sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats)
+        identity = {"pictures": len(stats), "frame_rate": None if frame_rate is None else str(Fraction(frame_rate))}
+    else:
+        stat = source.stat()
+        size, mtime_ns, identity = stat.st_size, stat.st_mtime_ns, {}
     return {
         "version": FORMAT_VERSION,
         "source": str(source.resolve()),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
+        "size": size,
+        "mtime_ns": mtime_ns,
+        **identity,
         "settings": settings,
     }
 
@@ -222,9 +231,11 @@ def check_resumable(resumable: bool, segment) -> None:
         raise UsageError("--resumable is for whole videos; a part (--start/--duration) is a short run")
 
 
-def journal_for(target: Path, source: Path, model, inference, encode, size, deinterlace: str) -> Journal:
+def journal_for(
+    target: Path, source: Path, model, inference, encode, size, deinterlace: str, frame_rate=None
+) -> Journal:
     """The journal of ``target`` for a run of ``source`` with these settings."""
-    return Journal(target, fingerprint(source, run_settings(model, inference, encode, size, deinterlace)))
+    return Journal(target, fingerprint(source, run_settings(model, inference, encode, size, deinterlace), frame_rate))
 
 
 @contextlib.contextmanager

@@ -21,7 +21,10 @@ from ..models.vsrt import VSRTransformer
 from ..plan.output_size import MODEL_SCALE, OutputSize
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.segment import Segment, check_segment, segment_frames
-from ..video.image_sequence import ImageSequenceWriter, is_image_sequence
+from ..video.image_sequence import ImageSequenceWriter
+from ..video.numbering import (
+    DEFAULT_RATE_NOTE, check_frame_rate, check_picture_input, is_image_sequence, is_picture_input,
+)
 from .outputs import atomic_output, atomic_sequence, check_sequence_options, check_target
 from .notes import journal_notes, memory_note, source_notes
 from .resume import check_resumable, journal_for, kept_until_done
@@ -126,6 +129,7 @@ def upscale_video(
     scale: float = MODEL_SCALE,
     height: int | None = None,
     resumable: bool = False,
+    frame_rate=None,
     model_name: str = "",
     progress: Callable[[Progress], None] | None = None,
 ) -> UpscaleResult:
@@ -171,13 +175,19 @@ def upscale_video(
     inference = inference if inference is not None else InferenceOptions()
     size = OutputSize(scale, height)
     model_name = model_name or getattr(model, "weights_name", "")
-    if not source.is_file():
+    pictures = is_picture_input(source)
+    check_frame_rate(frame_rate, pictures)
+    if pictures:
+        check_picture_input(source)
+    elif not source.is_file():
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
     check_target(source, target, overwrite)
     check_resumable(resumable, segment)
     check_sequence_options(target, encode, resumable)
     sequence = is_image_sequence(target)
-    journal = journal_for(target, source, model, inference, encode, size, deinterlace) if resumable else None
+    journal = (
+        journal_for(target, source, model, inference, encode, size, deinterlace, frame_rate) if resumable else None
+    )
     resumption = journal.resumption if journal is not None else None
     started = time.monotonic()
     # Each video starts from the memory it needs, not what earlier work left in the heap
@@ -188,7 +198,9 @@ def upscale_video(
     resume_at, drop = (None, 0) if resumption is None else resumption.window_start(
         upscaler.stride, model.config.num_frames
     )
-    with VideoReader(source, deinterlace=deinterlace, segment=segment, resume_at=resume_at) as reader:
+    with VideoReader(
+        source, deinterlace=deinterlace, segment=segment, resume_at=resume_at, frame_rate=frame_rate
+    ) as reader:
         info = reader.info
         segment = None if resumption is not None else reader.segment  # the part asked for
         check_segment(source, info.duration_s, segment)
@@ -239,6 +251,7 @@ def upscale_video(
             note for note in (
                 None if segment is None else
                 f"only {segment.describe()} of the source was upscaled, starting at 0 in the output",
+                DEFAULT_RATE_NOTE if pictures and frame_rate is None else None,
                 *journal_notes(journal, copied, target),
                 *writer.notes,
                 size.note(info.width, info.height, info.rotation),

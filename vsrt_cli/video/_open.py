@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 
 from ..errors import InputError
+from .numbering import input_options, is_picture_input
 
 
 def av_reason(err: BaseException) -> str:
@@ -25,8 +26,16 @@ def check_readable(path: Path) -> None:
         raise InputError(f"cannot read input file (permission denied): {path}")
 
 
-def open_input(path) -> av.container.InputContainer:
+def open_input(path, frame_rate=None) -> av.container.InputContainer:
+    """Open a video file, or numbered pictures (``scan/%06d.dpx``) read at ``frame_rate``
+    (None: FFmpeg's 25) from the first number there is."""
     path = Path(path)
+    if is_picture_input(path):
+        options = input_options(path, frame_rate)
+        try:
+            return av.open(str(path), mode="r", format="image2", options=options)
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise InputError(f"cannot open {path}: {av_reason(err)}") from err
     check_readable(path)
     try:
         return av.open(str(path), mode="r")

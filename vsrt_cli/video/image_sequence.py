@@ -9,17 +9,20 @@ in the order they are shown.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
-from ..errors import CodecError, OutputError, UsageError
+from ..errors import CodecError, OutputError
 from ._open import av_reason
-from .probe import VideoInfo
+from .numbering import FIRST_NUMBER
 
-# extension -> (FFmpeg encoder, pixel format for 8-bit sources, for deeper ones, options).
+if TYPE_CHECKING:
+    from .probe import VideoInfo
+
+# extension (numbering.WRITABLE_EXTENSIONS) -> (FFmpeg encoder, pixel format for 8-bit sources, for deeper ones, options).
 # zlib level 3 rather than FFmpeg's 6 for PNG: a 2560x1440 frame took 0.40 s instead of
 # 1.02 s on one core, for 18% more bytes, and the encoder shares the cores with the model.
 _FORMATS = {
@@ -27,53 +30,7 @@ _FORMATS = {
     ".tif": ("tiff", "rgb24", "rgb48le", {"compression_algo": "deflate"}),
     ".tiff": ("tiff", "rgb24", "rgb48le", {"compression_algo": "deflate"}),
 }
-IMAGE_EXTENSIONS = tuple(_FORMATS)
-# FFmpeg's image2 numbering: %d, or %0Nd for N digits with leading zeros.
-_NUMBER = re.compile(r"%(0[1-9]\d?)?d")
-FIRST_NUMBER = 1
 _HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
-
-
-def is_image_sequence(target: Path) -> bool:
-    """Whether ``target`` names numbered pictures (``frames/%06d.png``) rather than a video."""
-    return target.suffix.lower() in _FORMATS and len(_NUMBER.findall(target.name.replace("%%", ""))) == 1
-
-
-def check_sequence_name(target: Path) -> None:
-    """Refuse a picture name that would not number its frames (``out.png``, ``%d_%d.png``)."""
-    if target.suffix.lower() in _FORMATS and not is_image_sequence(target):
-        example = target.with_name(f"{target.stem.replace('%', '')}_%06d{target.suffix}")
-        raise UsageError(
-            f"{target}: a video becomes one picture per frame, so the name needs one frame number"
-            f" pattern, such as {example} (%06d: 6 digits)"
-        )
-
-
-def frame_path(target: Path, number: int) -> Path:
-    """The file of frame ``number`` (from FIRST_NUMBER) of the sequence ``target``."""
-    name = _NUMBER.sub(lambda match: f"%{match.group(1) or ''}d" % number, target.name.replace("%%", "\0"))
-    return target.with_name(name.replace("\0", "%"))
-
-
-def sequence_files(target: Path) -> list[Path]:
-    """The files in ``target``'s folder that belong to its sequence, in frame order."""
-    literal = [re.escape(part) for part in _NUMBER.split(target.name.replace("%%", "\0"))[::2]]
-    digits = _NUMBER.search(target.name.replace("%%", "\0"))
-    width = int(digits.group(1)) if digits.group(1) else 1
-    # FFmpeg writes at least `width` digits, more once the number outgrows them.
-    pattern = re.compile(f"{literal[0]}(\\d{{{width},}}){literal[1]}".replace("\0", "%"))
-    folder = target.parent
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), folder / name) for name in _names(folder) if (m := pattern.fullmatch(name))]
-    return [path for _, path in sorted(found)]
-
-
-def _names(folder: Path) -> list[str]:
-    try:
-        return [entry.name for entry in folder.iterdir()]
-    except OSError as error:
-        raise OutputError(f"cannot list the output folder {folder}: {error.strerror or error}") from None
 
 
 def picture_format(target: Path, bit_depth: int) -> tuple[str, str, dict]:

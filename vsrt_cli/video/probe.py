@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import av
 
 from ..errors import InputError
 from ._open import av_reason, open_input
+from .numbering import check_picture_input, is_picture_input
 from .colour import ColourTags, resolve_colour
 from .convert import bit_depth_of
 from .hdr import HDR10Metadata, hdr10_from_frame
@@ -63,12 +64,16 @@ class VideoInfo:
     cover_art: bool = False  # the picture is an attached picture (an audio file's cover)
 
 
-def probe(path) -> VideoInfo:
-    """Describe ``path``; raises InputError if it is missing, unreadable or has no video."""
+def probe(path, frame_rate=None) -> VideoInfo:
+    """Describe ``path``; raises InputError if it is missing, unreadable or has no video.
+    Numbered pictures (``scan/%06d.dpx``) are a video at ``frame_rate`` (None: 25)."""
     path = Path(path)
-    container = open_input(path)
+    container = open_input(path, frame_rate)
     try:
-        return _inspect(container, path)
+        info = _inspect(container, path)
+        if is_picture_input(path):  # the files are the count, not duration x rate
+            info = replace(info, n_frames=check_picture_input(path)[1], frames_exact=True)
+        return info
     except InputError:
         raise
     except (av.FFmpegError, OSError, ValueError) as err:

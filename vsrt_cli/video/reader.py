@@ -61,6 +61,9 @@ class VideoReader:
     keyframe before its start; their timestamps are moved so that the part starts at zero.
     ``resume_at`` (instead) gives the frames from the one with that pts on, their timestamps
     as they are: a resumed run (see pipeline/resume.py) goes on where it stopped.
+
+    ``path`` may name numbered pictures (``scan/%06d.dpx``, see numbering.py), read as a
+    video at ``frame_rate`` frames a second (None: FFmpeg's 25).
     """
 
     def __init__(
@@ -70,10 +73,12 @@ class VideoReader:
         deinterlace: str = "off",
         segment: Segment | None = None,
         resume_at: int | None = None,
+        frame_rate=None,
     ):
         self.deinterlace = check_deinterlace_mode(deinterlace)
         self.path = Path(path)
-        self.info: VideoInfo = probe(self.path)
+        self._frame_rate = frame_rate  # of numbered pictures; a video has its own
+        self.info: VideoInfo = probe(self.path, frame_rate)
         self.keep_timestamps = resume_at is not None
         if resume_at is not None:  # from that frame on, on the file's own clock
             segment = Segment(max(Fraction(0), Fraction(resume_at) * self.info.time_base - self.origin))
@@ -110,7 +115,7 @@ class VideoReader:
         self._reset_refit()
         # Local to this generator: an abandoned earlier iterator, finalised late,
         # must not close the container a newer one is reading.
-        container = self._container = open_input(self.path)
+        container = self._container = open_input(self.path, self._frame_rate)
         stream = container.streams[self.info.video_index]
         stream.thread_type = "AUTO"
         stream.thread_count = self._threads
@@ -218,7 +223,7 @@ class VideoReader:
 
     def _packets_from_start(self, stream):
         # A file opened anew: some demuxers (FLV) refuse a seek back to the start.
-        with open_input(self.path) as container:
+        with open_input(self.path, self._frame_rate) as container:
             yield from container.demux(container.streams[stream.index])
 
     def _within_segment(self, decoded_frames):

@@ -59,8 +59,10 @@ def output_colour(source: ColourTags | None, pix_fmt: str, width: int, height: i
         return source, {**source.output_codes(), "colorspace": 0, "color_range": 2}, None
     colour, note = source, None
     if source.matrix_used == "gbr":
-        colour = replace(source, matrix="bt709", matrix_used="bt709")
-        note = "source stores RGB planes; the output is BT.709 YUV"
+        # RGB (pictures, RGB codecs) has no YUV range of its own to keep: limited range is
+        # what players assume of H.264, HEVC and VP9, and some ignore a full-range tag.
+        colour = replace(source, matrix="bt709", matrix_used="bt709", range="tv", full_range=False)
+        note = "source stores RGB planes; the output is BT.709 YUV (limited range)"
     elif source.guessed and source.matrix_used in _MATRIX_LABELS:
         note = (
             f"source has no colour matrix tag; assumed {_MATRIX_LABELS[source.matrix_used]} "

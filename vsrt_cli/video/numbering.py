@@ -1,0 +1,137 @@
+"""Numbered pictures' names, as FFmpeg's image2 reads and writes them (``frames/%06d.png``).
+
+Pure functions of names and folder listings: which names are sequences, which files
+belong to one, whether it has gaps. Used for picture outputs (image_sequence.py) and
+picture inputs (film scans: ``scan/%06d.dpx``).
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+from ..errors import InputError, OutputError, UsageError
+
+# %d, or %0Nd for N digits with leading zeros; %% is a literal %.
+_NUMBER = re.compile(r"%(0[1-9]\d?)?d")
+# Where a written sequence starts, as FFmpeg numbers it.
+FIRST_NUMBER = 1
+# The pictures vsrt writes (see image_sequence.py), and those it reads: FFmpeg decodes
+# each of these to RGB (DPX: film scans).
+WRITABLE_EXTENSIONS = (".png", ".tif", ".tiff")
+READABLE_EXTENSIONS = (*WRITABLE_EXTENSIONS, ".dpx", ".jpg", ".jpeg", ".bmp")
+# FFmpeg's image2 demuxer reads pictures at 25 a second unless told otherwise.
+DEFAULT_INPUT_RATE = 25
+
+
+
+
+def is_image_sequence(target: Path, extensions=WRITABLE_EXTENSIONS) -> bool:
+    """Whether ``target`` names numbered pictures (``frames/%06d.png``) rather than a video:
+    one frame number pattern and one of ``extensions`` (by default those vsrt writes)."""
+    return target.suffix.lower() in extensions and len(_NUMBER.findall(target.name.replace("%%", ""))) == 1
+
+
+def is_picture_input(source: Path) -> bool:
+    """Whether ``source`` names numbered pictures that vsrt can read (``scan/%06d.dpx``)."""
+    return is_image_sequence(Path(source), READABLE_EXTENSIONS)
+
+
+def check_sequence_name(target: Path) -> None:
+    """Refuse a picture name that would not number its frames (``out.png``, ``%d_%d.png``)."""
+    if target.suffix.lower() in WRITABLE_EXTENSIONS and not is_image_sequence(target):
+        example = target.with_name(f"{target.stem.replace('%', '')}_%06d{target.suffix}")
+        raise UsageError(
+            f"{target}: a video becomes one picture per frame, so the name needs one frame number"
+            f" pattern, such as {example} (%06d: 6 digits)"
+        )
+
+
+def frame_path(target: Path, number: int) -> Path:
+    """The file of frame ``number`` (from FIRST_NUMBER) of the sequence ``target``."""
+    name = _NUMBER.sub(lambda match: f"%{match.group(1) or ''}d" % number, target.name.replace("%%", "\0"))
+    return target.with_name(name.replace("\0", "%"))
+
+
+def sequence_files(target: Path) -> list[Path]:
+    """The files in ``target``'s folder that belong to its sequence, in frame order."""
+    return [path for _, path in numbered_files(target)]
+
+
+def numbered_files(target: Path) -> list[tuple[int, Path]]:
+    """(frame number, file) of the files of ``target``'s sequence, in frame order."""
+    literal = [re.escape(part) for part in _NUMBER.split(target.name.replace("%%", "\0"))[::2]]
+    digits = _NUMBER.search(target.name.replace("%%", "\0"))
+    width = int(digits.group(1)) if digits.group(1) else 1
+    # FFmpeg writes at least `width` digits, more once the number outgrows them.
+    pattern = re.compile(f"{literal[0]}(\\d{{{width},}}){literal[1]}".replace("\0", "%"))
+    folder = target.parent
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), folder / name) for name in _names(folder) if (m := pattern.fullmatch(name))]
+    return sorted(found)
+
+
+def check_picture_input(source: Path) -> tuple[int, int]:
+    """(first frame number, frames) of an input sequence; InputError when it has no
+    picture, or a gap: FFmpeg would stop reading at the gap, silently."""
+    found = numbered_files(source)
+    if not found:
+        raise InputError(f"input not found: no picture matches {source}")
+    first, last = found[0][0], found[-1][0]
+    if last - first + 1 != len(found):
+        numbers = {number for number, _ in found}
+        missing = next(n for n in range(first, last + 1) if n not in numbers)
+        raise InputError(
+            f"{source}: picture {frame_path(source, missing).name} is missing ({len(found)} pictures"
+            f" numbered {first} to {last}); vsrt reads a sequence without gaps"
+        )
+    return first, len(found)
+
+
+DEFAULT_RATE_NOTE = (
+    f"numbered pictures read at {DEFAULT_INPUT_RATE} a second, FFmpeg's default (--frame-rate sets another)"
+)
+
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)(?:\s*/\s*(\d+))?\s*$")
+
+
+def parse_frame_rate(text: str) -> Fraction:
+    """``24``, ``23.976`` or ``24000/1001`` -> frames a second, exactly. The decimal
+    forms of the NTSC rates (23.976, 29.97, 59.94) mean n x 1000/1001, as they do in
+    every editor, not the decimal itself."""
+    match = _RATE.match(str(text))
+    if not match or (match.group(2) is not None and int(match.group(2)) == 0):
+        raise UsageError(f"--frame-rate {text}: not a rate; give frames a second: 24, 23.976 or 24000/1001")
+    rate = Fraction(match.group(1)) / Fraction(match.group(2) or 1)
+    ntsc = Fraction(round(rate * Fraction(1001, 1000)) * 1000, 1001)
+    if rate.denominator != 1 and match.group(2) is None and abs(ntsc - rate) < Fraction(15, 10000):
+        rate = ntsc
+    check_frame_rate(rate, pictures=True)
+    return rate
+
+
+def check_frame_rate(frame_rate, pictures: bool) -> None:
+    """A frame rate is for numbered pictures only, and must be a positive number."""
+    if frame_rate is None:
+        return
+    if not pictures:
+        raise UsageError("--frame-rate is for numbered-picture inputs (scan/%06d.dpx); a video keeps its own timing")
+    if not 0 < Fraction(frame_rate) <= 1000:
+        raise UsageError(f"--frame-rate must be above 0 and at most 1000 (got {frame_rate})")
+
+
+def input_options(source: Path, frame_rate) -> dict[str, str]:
+    """FFmpeg's image2 demuxer options for reading ``source`` at ``frame_rate``."""
+    first, _ = check_picture_input(source)
+    rate = Fraction(frame_rate if frame_rate is not None else DEFAULT_INPUT_RATE)
+    return {"framerate": f"{rate.numerator}/{rate.denominator}", "start_number": str(first)}
+
+
+def _names(folder: Path) -> list[str]:
+    try:
+        return [entry.name for entry in folder.iterdir()]
+    except OSError as error:
+        raise OutputError(f"cannot list the output folder {folder}: {error.strerror or error}") from None
