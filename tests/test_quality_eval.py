@@ -153,6 +153,19 @@ def test_video_clip_and_mod_crop(tmp_path):
     assert clip.bicubic_psnr_y == pytest.approx(_expected_bicubic(frames)["bicubic_psnr_y"], abs=1e-9)
 
 
+def test_a_trimmed_gt_is_said_and_a_gt_that_changes_size_is_named(tmp_path, capsys):
+    (tmp_path / "ok").mkdir()
+    _write_ffv1(tmp_path / "ok" / "pan.mkv", _scene(50, 66, 3, seed=5))
+    code, out, err = _run_cli(capsys, "eval", str(tmp_path / "ok"), "--bicubic-only")
+    assert code == 0 and "note: clip pan: GT trimmed to 64x48, a multiple of 4" in err
+
+    clip = tmp_path / "bad" / "walk"
+    _write_clip(clip, _scene(32, 32, 2, seed=1) + _scene(48, 32, 1, seed=2))
+    code, out, err = _run_cli(capsys, "eval", str(tmp_path / "bad"), "--bicubic-only")
+    # The frames the user gave, not the LR frames vsrt made from them.
+    assert code == InputError.exit_code and "clip walk: GT frame 2 is 32x48, frame 0 is 32x32" in err
+
+
 def test_frames_sort_naturally(tmp_path):
     frames = _scene(16, 16, 3, seed=6)
     folder = tmp_path / "clip"

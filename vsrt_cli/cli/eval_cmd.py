@@ -161,3 +161,10 @@ def eval_command(
         sys.stdout.flush()
     else:
         output_console().print(_table(report, rgb))  # the result: `vsrt eval ... > scores.txt` works
+        for clip in report.clips:
+            if clip.gt_cropped:
+                error_console().print(
+                    f"note: clip {clip.name}: GT trimmed to {clip.gt_size[1]}x{clip.gt_size[0]}, a multiple of 4"
+                    " on each side, to make its LR (BasicSR's mod crop), and scored at that size",
+                    markup=False, highlight=False,
+                )

@@ -118,12 +118,14 @@ def _mean(values: list[float]) -> float:
 def _load_lr(gt: Clip, lr: Clip | None, max_frames: int | None) -> tuple[list[np.ndarray], bool]:
     """LR frames of one clip as uint8, and whether the GT had to be mod-cropped."""
     frames: list[np.ndarray] = []
+    gt_sizes: list[tuple[int, int]] = []  # to name the user's frames in errors, not those made here
     cropped = False
     if lr is not None:
         for frame in lr.frames(max_frames):
             frames.append(frame)
     else:
         for frame in gt.frames(max_frames):
+            gt_sizes.append(frame.shape[:2])
             trimmed = _mod_crop(frame)
             cropped = cropped or trimmed.shape != frame.shape
             if trimmed.shape[0] == 0 or trimmed.shape[1] == 0:
@@ -136,9 +138,10 @@ def _load_lr(gt: Clip, lr: Clip | None, max_frames: int | None) -> tuple[list[np
     shape = frames[0].shape
     for i, f in enumerate(frames):
         if f.shape != shape:
-            raise InputError(
-                f"clip {gt.name}: LR frame {i} is {f.shape[1]}x{f.shape[0]}, frame 0 is {shape[1]}x{shape[0]}"
+            kind, (height, width), (first_h, first_w) = (
+                ("GT", gt_sizes[i], gt_sizes[0]) if gt_sizes else ("LR", f.shape[:2], shape[:2])
             )
+            raise InputError(f"clip {gt.name}: {kind} frame {i} is {width}x{height}, frame 0 is {first_w}x{first_h}")
     return frames, cropped
 
 
