@@ -77,7 +77,8 @@ def test_output_stages_time_the_chosen_encoder(tmp_path):
 
 def test_size_parsing():
     assert parse_size("640x360") == (640, 360)
-    for bad in ("640", "x360", "0x10", "axb"):
+    assert parse_size("4096x16") == (4096, 16)
+    for bad in ("640", "x360", "0x10", "axb", "4097x16", "16x4097"):
         with pytest.raises(ValueError):
             parse_size(bad)
 
@@ -105,3 +106,44 @@ def test_preset_is_the_encoders_as_in_upscale_and_arch_the_architecture(capsys):
             main(["bench", "--size", "16x16", "--frames", "1", *args])
         assert exit_info.value.code == 2
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["--crf", "99"], 2, "--crf 99: libx264 takes 0 to 51"),
+        (["--preset", "bogus"], 2, "unknown preset 'bogus'"),
+        (["--codec", "bogus"], 1, "unknown video codec 'bogus'"),
+        (["--size", "100000x100000"], 2, "--size 100000x100000: at most 4096 pixels a side"),
+    ],
+)
+def test_bad_encoder_and_size_values_stop_the_bench_before_any_run(tmp_path, capsys, monkeypatch, args, code, message):
+    """Not after the model-only run (minutes at real sizes), and not as an internal error."""
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+
+    def measured(*args, **kwargs):
+        raise AssertionError("the benchmark ran")
+
+    monkeypatch.setattr("vsrt_cli.cli.bench_cmd.run_bench", measured)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "-m", str(weights), "--size", "32x32", "--frames", "2", "--device", "cpu", *args])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == code, err
+    assert err.startswith("vsrt: error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_a_size_that_does_not_fit_in_memory_is_a_plain_error(tmp_path, capsys, monkeypatch):
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 149. GiB for an array with shape (4000, 4000, 3)")
+
+    monkeypatch.setattr("vsrt_cli.cli.bench_cmd.run_bench", too_big)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "-m", str(weights), "--size", "4000x4000", "--frames", "2", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert err == (
+        "vsrt: error: --size 4000x4000 with --frames 2: out of memory (Unable to allocate 149. GiB for an array"
+        " with shape (4000, 4000, 3)); try a smaller --size or fewer --frames\n"
+    )

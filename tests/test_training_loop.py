@@ -419,6 +419,9 @@ def test_a_stopped_run_saves_and_exits_with_the_signals_code(photo_dir, tmp_path
         ("train", "grad_clip", -1, "train.grad_clip must be above 0"),
         ("data", "exclude", "p0.png", "data.exclude must be a list of strings"),
         ("data", "gt_size", 0, "positive multiple of 4"),
+        # The tiny model's tile is 16: its training crops must be 64 GT pixels, no other size.
+        ("data", "gt_size", 128, "data.gt_size must be 4 x model.tile_size = 64 (the network takes 16x16 LR crops), got 128"),
+        ("data", "gt_size", 60, "data.gt_size must be 4 x model.tile_size = 64"),
         ("validation", "every_steps", -1, "validation.every_steps must be >= 0"),
         ("model", "channels", -1, "channels must be at least 1"),
     ],
@@ -446,3 +449,90 @@ def test_a_damaged_cache_entry_is_made_again(tmp_path):
     entry = tmp_path / "photo-k1.npy"
     entry.write_bytes(entry.read_bytes()[:100])  # a disk that filled up mid-write, say
     assert np.array_equal(cached(tmp_path, "photo", "k1", lambda: array), array)
+
+
+def test_a_run_that_fails_on_its_inputs_leaves_no_run_folder(photo_dir, tmp_path, capsys):
+    """Missing data, a bad cache path or a missing validation source: one error and no
+    folder holding only config.json, which looks like a run but is none."""
+    base = tiny(photo_dir, tmp_path)
+    data = base.data
+    cache_file = tmp_path / "cache-is-a-file"
+    cache_file.write_text("")
+    cases = {
+        "photos-missing": (dataclasses.replace(base, data=dataclasses.replace(data, photos=str(tmp_path / "nope"))), 2),
+        "cache-is-a-file": (dataclasses.replace(base, data=dataclasses.replace(data, cache_dir=str(cache_file))), 2),
+        "val-source-missing": (
+            dataclasses.replace(
+                base,
+                data=dataclasses.replace(data, cache_dir=str(tmp_path / "val-cache")),
+                validation=ValidationConfig(dir=str(tmp_path / "valset"), source=str(tmp_path / "no-clips"), every_steps=4),
+            ),
+            1,
+        ),
+    }
+    for name, (config, code) in cases.items():
+        config_file = tmp_path / f"{name}.json"
+        config_file.write_text(json.dumps(config.to_dict()))
+        out = tmp_path / "runs" / name
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", str(config_file), "--out", str(out), "--threads", "1"])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == code, (name, err)
+        assert not (tmp_path / "runs").exists(), name
+    assert "held-out source videos not found" in err
+    # Found before the training data was decoded: nothing went into its cache.
+    assert not (tmp_path / "val-cache").exists()
+
+
+def test_a_run_stopped_while_its_data_is_prepared_leaves_no_run_folder(photo_dir, tmp_path, monkeypatch, capsys):
+    from vsrt_cli.errors import Terminated
+
+    def terminated(*args, **kwargs):
+        raise Terminated()
+
+    monkeypatch.setattr("vsrt_cli.training.trainer.TrainingData", terminated)
+    config_file = tmp_path / "run.json"
+    config_file.write_text(json.dumps(tiny(photo_dir, tmp_path).to_dict()))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(config_file), "--out", str(tmp_path / "runs" / "run"), "--threads", "1"])
+    assert exit_info.value.code == 143
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_that_stops_before_its_first_checkpoint_removes_only_what_it_made(photo_dir, tmp_path, monkeypatch):
+    from vsrt_cli.errors import VsrtError
+
+    def fail(self, *args):
+        raise VsrtError("the loss became nan at step 0")
+
+    monkeypatch.setattr(Trainer, "train_step", fail)
+    quiet = {"threads": 1, "log": lambda _: None, "note": lambda _: None}
+    config = tiny(photo_dir, tmp_path)
+    with pytest.raises(VsrtError):
+        Trainer(config, tmp_path / "new" / "run", **quiet).run()
+    assert not (tmp_path / "new").exists()
+    # A folder that was there before stays, with what was in it.
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(VsrtError):
+        Trainer(config, kept, **quiet).run()
+    assert leftovers(kept) == ["notes.txt"]
+    # And a run that saved weights keeps them, whatever happens after.
+    monkeypatch.undo()
+    take_step = Trainer.train_step
+
+    def fail_after_a_save(self, *args):
+        if self.step == 2:
+            self.save()
+            raise VsrtError("the loss became nan at step 2")
+        return take_step(self, *args)
+
+    monkeypatch.setattr(Trainer, "train_step", fail_after_a_save)
+    with pytest.raises(VsrtError):
+        Trainer(config, tmp_path / "saved", **quiet).run()
+    assert leftovers(tmp_path / "saved") == ["config.json", "ema.safetensors", "last.pt"]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())

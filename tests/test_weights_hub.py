@@ -307,3 +307,53 @@ def test_hub_retry_warnings_are_kept_quiet_during_a_download():
     with quiet_hub_retries():
         assert not retries.isEnabledFor(logging.WARNING) and retries.isEnabledFor(logging.ERROR)
     assert retries.getEffectiveLevel() == before
+
+
+# Runs vsrt in a fresh interpreter, as a user's shell does (huggingface_hub configures its
+# logger on first use, which an in-process test has long since done), with the client's
+# waits between retries cut to nothing.
+WITHOUT_RETRY_WAITS = "import sys, time; time.sleep = lambda s: None; from vsrt_cli.cli import main; main(sys.argv[1:])"
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--repo-id", "foo/bar", "--filename", "x.pth", "--revision", "0" * 40], id="repo-id"),
+        pytest.param(
+            ["--repo-id", "foo/bar", "--filename", "x.pth", "--revision", "0" * 40, "--sha256", "1" * 64], id="sha256"
+        ),
+        pytest.param(["tiny-spynet"], id="registry"),
+    ],
+)
+def test_an_unreachable_hub_is_one_line_whatever_the_path(setup, args):
+    env = subprocess_env(setup, HF_ENDPOINT=f"http://127.0.0.1:{closed_port()}")
+    command = [sys.executable, "-c", WITHOUT_RETRY_WAITS, "download-weights", *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.startswith("vsrt: error: ") and "cannot reach the Hugging Face Hub" in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_a_wrong_adhoc_hash_names_only_what_was_pinned(setup, capsys):
+    args = ["download-weights", "--repo-id", MODELS, "--filename", "tiny.safetensors", "--revision", "b" * 40]
+    code, _, err = run_cli([*args, "--sha256", "0" * 64], capsys)
+    assert code == 1
+    assert f"is not the pinned file (SHA-256 {'0' * 64})" in err and "None" not in err
+    assert blobs(setup["cache"]) == []
+
+
+@pytest.mark.parametrize("bad", ["xyz", "0" * 63, "g" * 64, "0" * 65])
+def test_a_malformed_sha256_is_refused_before_downloading(setup, capsys, bad):
+    args = ["download-weights", "--repo-id", MODELS, "--filename", "tiny.safetensors", "--revision", "b" * 40]
+    code, _, err = run_cli([*args, "--sha256", bad], capsys)
+    assert code == 2
+    assert f"--sha256 {bad!r}: expected a SHA-256 hash, 64 hexadecimal digits" in err
+    assert setup["hub"].count(resolve_only=False) == 0

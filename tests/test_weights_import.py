@@ -231,3 +231,51 @@ def test_checkpoint_error_from_the_api(tmp_path):
     source.write_text("hello")
     with pytest.raises(CheckpointError):
         import_any(source, tmp_path / "x.safetensors")
+
+
+@pytest.mark.parametrize("link", ["same", "symlink", "hardlink"])
+def test_the_destination_is_never_the_source(tiny, tmp_path, capsys, link):
+    """As `vsrt upscale` refuses: with -y the only copy of the original would be replaced."""
+    from vsrt_cli.weights.checkpoint import save_checkpoint
+
+    source = save_checkpoint(tiny, tmp_path / "model.safetensors")
+    original = source.read_bytes()
+    dest = {"same": source, "symlink": tmp_path / "link.safetensors", "hardlink": tmp_path / "hard.safetensors"}[link]
+    if link == "symlink":
+        dest.symlink_to(source.name)
+    elif link == "hardlink":
+        dest.hardlink_to(source)
+    code, _, err = run_cli(["import-weights", source, dest, "-y"], capsys)
+    assert code == 1
+    assert err == f"vsrt: error: {dest}: refusing to write over the input\n"
+    assert source.read_bytes() == original
+
+
+def test_a_missing_first_convolution_is_reported_as_a_missing_key(tiny, tmp_path, capsys):
+    """The other 106 names are the network's own: not "another network"."""
+    state = tiny.state_dict()
+    del state["conv_first.weight"]
+    source, dest = tmp_path / "missing.pth", tmp_path / "missing.safetensors"
+    torch.save({"params": state}, source)
+    code, _, err = run_cli(["import-weights", source, dest, "--frames", "3", "--patch-size", "4"], capsys)
+    assert code == 1
+    assert "does not match the T=3 C=8 tile=16" in err and "1 missing (conv_first.weight)" in err
+    assert "not a VSR-Transformer" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not dest.exists()
+
+
+def test_a_plain_pickle_is_one_line_without_torchs_advice(tmp_path, capsys):
+    import pickle
+    import warnings
+
+    source = tmp_path / "plain.pkl"
+    source.write_bytes(pickle.dumps({"x": 1}, protocol=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run_cli(["import-weights", source, tmp_path / "x.safetensors"], capsys)
+    assert code == 1
+    assert [str(w.message) for w in caught] == []
+    assert "not a PyTorch checkpoint that can be read without running code" in err
+    assert "weights_only` set to `False" not in err and "will likely succeed" not in err
+    assert len(err.strip().splitlines()) == 1

@@ -25,7 +25,11 @@ from .models.compute import flow_pair_macs, forward_macs_with_flow, window_macs
 from .models.vsrt import SCALE
 from .plan.cost import frame_cost, official_protocol_macs
 from .pipeline.upscale import converts_beside_model, upscale_video
-from .video import EncodeOptions, VideoWriter
+from .plan.output_size import MAX_HEIGHT
+from .video import EncodeOptions, VideoWriter, choose_video_codec, container_format, encoder_settings
+
+# The largest LR side: its 4x output has MAX_HEIGHT lines.
+MAX_SIDE = MAX_HEIGHT // SCALE
 
 
 @dataclass
@@ -380,7 +384,24 @@ def parse_size(text: str) -> tuple[int, int]:
     width, sep, height = text.lower().partition("x")
     if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
         raise ValueError(f"--size {text!r}: expected WIDTHxHEIGHT, e.g. 640x360")
+    if max(int(width), int(height)) > MAX_SIDE:
+        # Beyond it the end-to-end run could not encode its output anyway, and the clip
+        # alone (float RGB) would need many GB before anything is measured.
+        raise ValueError(
+            f"--size {text}: at most {MAX_SIDE} pixels a side (the {SCALE}x output must fit the encoders'"
+            f" {MAX_HEIGHT} lines)"
+        )
     return int(width), int(height)
+
+
+def check_encode(encode: EncodeOptions, width: int, height: int) -> None:
+    """Raise for a codec, preset or rate factor the end-to-end run's encoder would refuse,
+    before any of the benchmark runs: it reaches the encoder only after the model's run."""
+    codec, _, _ = choose_video_codec(".mp4", encode.codec, width=width * SCALE, height=height * SCALE)
+    encoder_settings(
+        codec, encode.crf, encode.preset, encode.encoder_options, frame_size=(width * SCALE, height * SCALE),
+        container=container_format(".mp4"),
+    )
 
 
 def memory_growth(

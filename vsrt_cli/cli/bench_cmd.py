@@ -8,8 +8,8 @@ import sys
 import click
 import torch
 
-from ..bench import memory_growth, parse_size, precision_agreement, run_bench
-from ..errors import UsageError
+from ..bench import check_encode, memory_growth, parse_size, precision_agreement, run_bench
+from ..errors import UsageError, VsrtError
 from ..inference import InferenceOptions
 from ..models import PRESETS, VSRTransformer
 from ..video import EncodeOptions
@@ -57,6 +57,8 @@ def bench_command(
         raise UsageError(f"--preset {encoder_preset} is an architecture: use --arch {encoder_preset}")
     if model_name and preset:
         raise UsageError("use either -m/--model or --arch, not both")
+    encode = EncodeOptions(codec=codec, crf=crf, preset=encoder_preset)
+    check_encode(encode, width, height)
     if preset:
         model, label = VSRTransformer(PRESETS[preset]).eval(), f"{preset} (random weights)"
     else:
@@ -67,12 +69,23 @@ def bench_command(
     options = InferenceOptions(
         window_stride=window_stride, tile_batch=tile_batch, device=device, precision=precision, ensemble=ensemble
     )
-    encode = EncodeOptions(codec=codec, crf=crf, preset=encoder_preset)
-    report = run_bench(model, label, width, height, frames, options, encode).to_dict()
-    if memory_check:
-        report["memory_growth"] = memory_growth(model, width, height, memory_frames or frames, options)
-    if precision_check:
-        report["precision_check"] = precision_agreement(model, width, height, frames, options)
+    try:
+        report = run_bench(model, label, width, height, frames, options, encode).to_dict()
+        if memory_check:
+            report["memory_growth"] = memory_growth(model, width, height, memory_frames or frames, options)
+        if precision_check:
+            report["precision_check"] = precision_agreement(model, width, height, frames, options)
+    except (MemoryError, torch.cuda.OutOfMemoryError) as error:
+        # Not a bug: the size asked for does not fit this machine. CUDA's text is a
+        # paragraph of allocator advice; numpy's names the allocation that failed.
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            reason = "the GPU's memory is full"
+        else:
+            reason = " ".join(str(error).split()) or "the machine's memory is full"
+        raise VsrtError(
+            f"--size {width}x{height} with --frames {frames}: out of memory ({reason});"
+            " try a smaller --size or fewer --frames"
+        ) from None
     if as_json:
         sys.stdout.write(json.dumps(report) + "\n")  # one line, as every --json
         return

@@ -199,10 +199,19 @@ class RunConfig:
         validation = _build(ValidationConfig, raw.get("validation", {}), "validation")
         if validation.every_steps < 0 or validation.frames < 1:
             raise UsageError("validation.every_steps must be >= 0 (0: never) and validation.frames >= 1")
+        data = DataConfig.from_dict(raw.get("data", {}))
+        # A training clip's LR frames (gt_size / 4) go into the network whole, and it takes
+        # exactly tile_size x tile_size: any other size fails only at the first step, after
+        # minutes of data preparation.
+        if data.gt_size != 4 * model.tile_size:
+            raise UsageError(
+                f"data.gt_size must be 4 x model.tile_size = {4 * model.tile_size}"
+                f" (the network takes {model.tile_size}x{model.tile_size} LR crops), got {data.gt_size}"
+            )
         return cls(
             name=raw["name"],
             model=model,
-            data=DataConfig.from_dict(raw.get("data", {})),
+            data=data,
             train=train,
             validation=validation,
             notes=tuple(raw.get("notes", ())),

@@ -256,6 +256,7 @@ class Trainer:
         )
         self.data: TrainingData | None = None
         self._stop_reason: str | None = None
+        self._wrote_weights = False
 
     def _param_groups(self) -> list[dict[str, Any]]:
         """One group, plus SPyNet's own when it trains at a scaled learning rate."""
@@ -347,6 +348,8 @@ class Trainer:
     def save(self) -> None:
         """Write last.pt (atomically) and export the EMA weights as ema.safetensors."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        # Set before writing: a folder that may hold any weights of this run is kept.
+        self._wrote_weights = True
         target = self.out_dir / "last.pt"
         temporary = target.with_name(".last.pt.partial")
         try:
@@ -413,11 +416,24 @@ class Trainer:
         from .validation import build_validation_set, validation_set_ready
 
         if not validation_set_ready(vc.dir, vc.frames):
-            if not vc.source:
-                raise InputError(f"validation set {vc.dir} is missing and no validation.source is configured")
+            self._check_validation_source()
             self.note(f"building the validation set in {vc.dir} from {vc.source}")
             build_validation_set(vc.dir, vc.source, vc.frames)
         return True
+
+    def _check_validation_source(self) -> None:
+        """If the held-out set has to be built, make sure it can be: in seconds, not after
+        the training data has been decoded (minutes on a cold cache)."""
+        vc = self.config.validation
+        if not vc.dir or not vc.every_steps:
+            return
+        from .validation import check_sources, validation_set_ready
+
+        if validation_set_ready(vc.dir, vc.frames):
+            return
+        if not vc.source:
+            raise InputError(f"validation set {vc.dir} is missing and no validation.source is configured")
+        check_sources(vc.source)
 
     def validate(self) -> dict[str, Any] | None:
         """Score the EMA weights on the held-out set; keep best.safetensors up to date.
@@ -452,6 +468,7 @@ class Trainer:
         improved = self.best is None or scores["psnr_y"] > self.best["psnr_y"]
         if improved:
             self.best = {"psnr_y": scores["psnr_y"], "ssim_y": scores["ssim_y"], "step": self.step}
+            self._wrote_weights = True
             save_checkpoint(
                 self.ema.model,
                 self.out_dir / "best.safetensors",
@@ -477,15 +494,32 @@ class Trainer:
     def run(self, max_steps: int | None = None, max_minutes: float | None = None) -> dict[str, Any]:
         """Train until total_steps, step ``max_steps`` (a global step count) or
         ``max_minutes`` of this call; then save. Returns a summary."""
-        tc = self.config.train
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        # Everything that can fail on a missing or bad input runs before the run folder is
+        # made, so that such a failure leaves nothing behind that looks like a run.
+        self._check_validation_source()
         data = self.load_data()
         if self._prepare_validation():
             # Loaded up front (see _prepare_validation).
             from ..inference import InferenceOptions  # noqa: F401
             from ..quality import evaluate  # noqa: F401
             from .validation import score_model  # noqa: F401
+        # Files first, then folders from the deepest: the order they can be removed in.
+        created = [
+            path
+            for path in (self.out_dir / "log.jsonl", self.out_dir / "config.json", self.out_dir, *self.out_dir.parents)
+            if not path.exists()
+        ]
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+            return self._train(data, max_steps, max_minutes)
+        except BaseException:
+            if not self._wrote_weights:
+                _remove_created(created)
+            raise
+
+    def _train(self, data: TrainingData, max_steps: int | None, max_minutes: float | None) -> dict[str, Any]:
+        tc = self.config.train
         end_step = tc.total_steps if max_steps is None else min(tc.total_steps, max_steps)
         self.note(
             f"run {self.config.name}: step {self.step} -> {end_step} of {tc.total_steps}, batch {tc.batch_size},"
@@ -562,6 +596,20 @@ class Trainer:
             f"  {per_step:.2f} s/step (data {entry['data_sec_per_step']:.2f})  {entry['samples_per_sec']:.2f} samples/s"
             f"  samples {self.samples}  trained {_duration(self.seconds)}"
         )
+
+
+def _remove_created(paths: list[Path]) -> None:
+    """Undo a run that stopped before it wrote any weights: its config.json and log alone
+    resume nothing, and the next run into the folder should find it as it was. Folders go
+    only when empty, so nothing this run did not make is ever removed."""
+    for path in paths:
+        try:
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:  # something else is in the folder now: leave it
+            pass
 
 
 def _to_python_random_state(saved: list[int]) -> tuple:

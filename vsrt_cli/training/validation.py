@@ -92,6 +92,14 @@ def held_out_frames(source: Path, clip: HeldOutClip, frames: int = FRAMES_PER_CL
     return out
 
 
+def check_sources(source: Path | str, clips: tuple[HeldOutClip, ...] = HELD_OUT) -> None:
+    """Raise InputError unless every clip's video is in ``source``."""
+    source = Path(source)
+    missing = [c.file for c in clips if not (source / c.file).is_file()]
+    if missing:
+        raise InputError(f"held-out source videos not found in {source}: {', '.join(missing)}")
+
+
 def build_validation_set(
     out_dir: Path | str,
     source: Path | str = DEFAULT_SOURCE,
@@ -104,9 +112,7 @@ def build_validation_set(
     half-written set that a training run would then score against.
     """
     out_dir, source = Path(out_dir), Path(source)
-    missing = [c.file for c in clips if not (source / c.file).is_file()]
-    if missing:
-        raise InputError(f"held-out source videos not found in {source}: {', '.join(missing)}")
+    check_sources(source, clips)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     manifest: dict[str, Any] = {

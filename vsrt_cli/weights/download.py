@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - older huggingface_hub
     TransportError = OSError  # type: ignore[misc,assignment]
 
 COMMIT_HASH = re.compile(r"^[0-9a-f]{40}$")
+SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 # Metadata key of a converted file: the SHA-256 of the hub file it was made from.
 SOURCE_SHA256_KEY = "source_sha256"
 
@@ -131,10 +132,11 @@ def download_verified(source: HubSource, label: str, fix: str, force: bool = Fal
     size = path.stat().st_size
     if digest != source.sha256 or (source.size is not None and size != source.size):
         remove_cached(path)
+        # An ad-hoc download pins only the hash.
+        pinned = f"{source.size} bytes, " if source.size is not None else ""
         raise CheckpointError(
             f"{label}: the downloaded {source.filename} ({size} bytes, SHA-256 {digest}) is not the pinned file"
-            f" ({source.size} bytes, SHA-256 {source.sha256}); it was deleted from the Hub cache and nothing was"
-            " installed"
+            f" ({pinned}SHA-256 {source.sha256}); it was deleted from the Hub cache and nothing was installed"
         )
     return path
 
@@ -143,6 +145,11 @@ def download_verified(source: HubSource, label: str, fix: str, force: bool = Fal
 def quiet_hub_retries() -> Iterator[None]:
     """huggingface_hub retries a failed request five times (about 25 s in all) and logs two
     lines per try; the one-line error after them says what went wrong and what to run."""
+    # The library sets its logger to WARNING when its logging module is first imported, and
+    # its lazy imports put that off until the first call: inside this block, after the level
+    # below, on any path that has not touched the cache first. Imported here, it happens now.
+    from huggingface_hub.utils import logging as _hub_logging  # noqa: F401
+
     logger = logging.getLogger("huggingface_hub")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -224,6 +231,9 @@ def fetch_adhoc(
     Without ``sha256`` nothing can be verified: the file's hash is reported so it can be
     pinned next time.
     """
+    if sha256 is not None and not SHA256_HEX.match(sha256):
+        # Checked before the download: a typo would otherwise cost the whole transfer.
+        raise UsageError(f"--sha256 {sha256!r}: expected a SHA-256 hash, 64 hexadecimal digits")
     name = name or Path(filename).stem
     warnings = []
     if not COMMIT_HASH.match(revision):

@@ -14,9 +14,11 @@ is written only if every tensor matches, via a temporary file, so no partial fil
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import re
 import struct
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,11 @@ SPYNET_PREFIX = "spynet.spynet."
 INV_FREQ_KEY = "pos_embedding.penc.inv_freq"
 # The official values stand in for what the weights cannot tell (patch size, heads, self-flow).
 OFFICIAL = PRESETS["official-reds"]
+# The VSR-Transformer's top-level modules, the first part of each of its tensors' names.
+VSRT_MODULES = frozenset(
+    {"conv_first", "feature_extraction", "transformer", "reconstruction", "upconv1", "upconv2", "conv_hr",
+     "conv_last", "spynet", "pos_embedding"}
+)
 
 
 @dataclass
@@ -111,7 +118,11 @@ def read_source(path: str | Path, param_key: str | None = None) -> SourceCheckpo
 
 def torch_load_plain(path: Path) -> Any:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickles it did not write (a plain pickle.dump) before failing
+            # on them; the one-line error below says what matters.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         if found:
@@ -120,7 +131,11 @@ def torch_load_plain(path: Path) -> Any:
                 " with torch.load(weights_only=True) and will not run code from a file: re-save its state dict"
                 " (a dict of tensors) in a trusted Python session"
             ) from None
-        raise CheckpointError(f"{path}: truncated or not a PyTorch checkpoint ({first_line(exc)})") from None
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint that can be read without running code (torch's weights-only"
+            f" reader: {unpickler_reason(exc)}); vsrt reads checkpoints with torch.load(weights_only=True): save the"
+            " state dict (a dict of tensors) with torch.save in a trusted Python session"
+        ) from None
     except EOFError:
         raise CheckpointError(f"{path}: truncated (the pickle ends early); download it again") from None
     except RuntimeError as exc:
@@ -190,6 +205,16 @@ def looks_like_text(head: bytes) -> bool:
     return all(byte in b"\t\n\r" or 32 <= byte < 127 for byte in head)
 
 
+def unpickler_reason(exc: BaseException) -> str:
+    """What torch's weights-only unpickler stopped at, without torch's advice around it
+    (which suggests weights_only=False: running the file's code)."""
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\s*\n|$)", str(exc), re.DOTALL)
+    if found:
+        return " ".join(found.group(1).split())
+    text = first_line(exc)
+    return "it refused the file" if "weights_only" in text else text
+
+
 def first_line(exc: BaseException) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
@@ -199,7 +224,10 @@ def first_line(exc: BaseException) -> str:
 
 
 def classify(state: dict[str, torch.Tensor], path: Path) -> str:
-    if "conv_first.weight" in state and any(key.startswith("transformer.layers.") for key in state):
+    layers = any(key.startswith("transformer.layers.") for key in state)
+    if layers and ("conv_first.weight" in state or all(key.split(".", 1)[0] in VSRT_MODULES for key in state)):
+        # With its first convolution there, or with every name one of the network's, what is
+        # missing or wrong is said key by key (build_model), not as "another network".
         return "vsr-transformer"
     if all(SPYNET_KEY.match(key) or key.rsplit(".", 1)[-1] in ("mean", "std") for key in state):
         return "spynet"
@@ -217,8 +245,10 @@ def infer_config(state: dict[str, torch.Tensor], hints: dict[str, Any] | None = 
     """The architecture of an official-style state dict, plus what had to be assumed."""
     hints = {key: value for key, value in (hints or {}).items() if value is not None}
     notes: list[str] = []
-    first = require(state, "conv_first.weight")
-    channels = int(first.shape[0])
+    # The bias gives the width as well, so that a file missing only the weight gets the
+    # missing-key report that any other missing tensor gets.
+    first = state.get("conv_first.weight", state.get("conv_first.bias"))
+    channels = int(require(state, "conv_first.weight").shape[0] if first is None else first.shape[0])
     depth = count_indexed(state, r"transformer\.layers\.(\d+)\.")
     if depth == 0:
         raise CheckpointError("no transformer layers (transformer.layers.N.*) in the checkpoint")
@@ -282,7 +312,7 @@ def infer_frames(state: dict[str, torch.Tensor], depth: int, hinted: int | None,
 
 def require(state: dict[str, torch.Tensor], key: str) -> torch.Tensor:
     if key not in state:
-        raise CheckpointError(f"not a VSR-Transformer checkpoint: it has no {key}")
+        raise CheckpointError(f"its architecture cannot be read: it has no {key}")
     return state[key]
 
 
@@ -407,7 +437,7 @@ def import_any(
     if dest is None:
         model_name, dest = default_destination(kind, chosen, source.sha256, registry)
     dest = Path(dest)
-    check_writable(dest, force)
+    check_writable(dest, force, source_path)
     model = build_model(chosen, state, source=str(source_path))
     extra = dict(metadata or {})
     extra.setdefault("source_file", source_path.name)
@@ -438,7 +468,7 @@ def write_spynet(
     if problems:
         raise CheckpointError(f"{source_path}: does not match SPyNet: {problems}")
     model.load_state_dict({key: value.float() for key, value in state.items()}, strict=True)
-    check_writable(dest, force)
+    check_writable(dest, force, source_path)
     extra = dict(metadata or {})
     extra.setdefault("source_file", source_path.name)
     extra.setdefault("source_sha256", source.sha256)
@@ -456,7 +486,10 @@ def write_spynet(
     )
 
 
-def check_writable(dest: Path, force: bool) -> None:
+def check_writable(dest: Path, force: bool, source: Path) -> None:
+    if dest.exists() and source.exists() and os.path.samefile(source, dest):
+        # Also through a link: with -y the only copy of the original would be gone.
+        raise OutputError(f"{dest}: refusing to write over the input")
     if dest.exists() and not force:
         raise OutputError(f"{dest}: already exists (use -y/--overwrite to replace it)")
 
