@@ -63,10 +63,14 @@ def test_frame_names_follow_ffmpeg():
 
 
 def test_sequence_files_are_in_frame_order_and_only_the_sequence(tmp_path):
-    for name in ("f_0010.png", "f_0002.png", "f_10000.png", "f_002.png", "g_0001.png", "f_0001.tif", "f_0001.png"):
+    names = ("f_0010.png", "f_0002.png", "f_10000.png", "f_002.png", "f_010000.png", "g_0001.png", "f_0001.tif",
+             "f_0001.png", "f_7.png", "f_12.png")
+    for name in names:
         (tmp_path / name).write_bytes(b"")
+    # Exactly the names FFmpeg would give: %04d pads to 4 digits and no further.
     found = [path.name for path in sequence_files(tmp_path / "f_%04d.png")]
     assert found == ["f_0001.png", "f_0002.png", "f_0010.png", "f_10000.png"]
+    assert [path.name for path in sequence_files(tmp_path / "f_%d.png")] == ["f_7.png", "f_12.png", "f_10000.png"]
     assert sequence_files(tmp_path / "missing" / "f_%04d.png") == []
 
 
@@ -249,12 +253,17 @@ def test_pictures_upscale_to_pictures_exactly(tmp_path, model):
 
 
 def test_an_output_sequence_never_replaces_the_input_pictures(tmp_path, model):
-    pattern = write_pictures(tmp_path, 3)
+    pattern = write_pictures(tmp_path, 3, first=999)  # scan_0999.png to scan_1001.png
     before = [path.read_bytes() for path in sequence_files(pattern)]
-    # %d matches scan_0001.png as well as %04d does.
-    with pytest.raises(OutputError, match="refusing to write over the input"):
-        upscale_video(pattern, tmp_path / "scan_%d.png", model, inference=CPU, overwrite=True)
+    # scan_%d.png names scan_1000.png too (frame 1000 of a longer run): refused, -y or not.
+    for target in (pattern, tmp_path / "scan_%d.png"):
+        with pytest.raises(OutputError, match="refusing to write over the input"):
+            upscale_video(pattern, target, model, inference=CPU, overwrite=True)
     assert [path.read_bytes() for path in sequence_files(pattern)] == before
+    # Names the input cannot have are fine, in the same folder.
+    upscale_video(pattern, tmp_path / "up_%d.png", model, inference=CPU)
+    assert [path.read_bytes() for path in sequence_files(pattern)] == before
+    assert [path.name for path in sequence_files(tmp_path / "up_%d.png")] == ["up_1.png", "up_2.png", "up_3.png"]
 
 
 def test_a_resume_journal_is_of_these_pictures_at_this_rate(tmp_path):

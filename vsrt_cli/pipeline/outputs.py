@@ -14,7 +14,7 @@ from ..errors import OutputError, UsageError
 from ..video.containers import FALLBACK_EXTENSION, writable_extension
 from ..video.encoding import EncodeOptions
 from ..video.numbering import (
-    READABLE_EXTENSIONS, check_sequence_name, is_image_sequence, is_picture_input, sequence_files,
+    READABLE_EXTENSIONS, check_sequence_name, in_sequence, is_image_sequence, is_picture_input, sequence_files,
 )
 
 VIDEO_EXTENSIONS = frozenset(
@@ -130,7 +130,7 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
     check_sequence_name(target)
     if is_image_sequence(target):
         existing = sequence_files(target)
-        if is_picture_input(source) and {p.resolve() for p in existing} & {p.resolve() for p in sequence_files(source)}:
+        if is_picture_input(source) and any(in_sequence(target, picture) for picture in sequence_files(source)):
             raise OutputError(f"{target}: refusing to write over the input's pictures")
         if existing and not overwrite:
             raise OutputError(

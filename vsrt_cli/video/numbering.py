@@ -61,16 +61,28 @@ def sequence_files(target: Path) -> list[Path]:
 
 def numbered_files(target: Path) -> list[tuple[int, Path]]:
     """(frame number, file) of the files of ``target``'s sequence, in frame order."""
-    literal = [re.escape(part) for part in _NUMBER.split(target.name.replace("%%", "\0"))[::2]]
-    digits = _NUMBER.search(target.name.replace("%%", "\0"))
-    width = int(digits.group(1)) if digits.group(1) else 1
-    # FFmpeg writes at least `width` digits, more once the number outgrows them.
-    pattern = re.compile(f"{literal[0]}(\\d{{{width},}}){literal[1]}".replace("\0", "%"))
     folder = target.parent
     if not folder.is_dir():
         return []
+    pattern = _name_pattern(target)
     found = [(int(m.group(1)), folder / name) for name in _names(folder) if (m := pattern.fullmatch(name))]
     return sorted(found)
+
+
+def in_sequence(target: Path, path: Path) -> bool:
+    """Whether writing the sequence ``target`` could write the file ``path``."""
+    return path.parent.resolve() == target.parent.resolve() and bool(_name_pattern(target).fullmatch(path.name))
+
+
+def _name_pattern(target: Path) -> re.Pattern:
+    """The names ``target`` gives its frames, exactly as FFmpeg formats the numbers: %04d
+    makes 0007 and 12345 but never 007 or 00012, %d makes 7 but never 0007. So ``f_%d.png``
+    names f_1000.png, which ``f_%04d.png`` names too."""
+    name = target.name.replace("%%", "\0")
+    before, width, after = _NUMBER.split(name)
+    digits = int(width) if width else 1
+    number = "(0|[1-9]\\d*)" if digits == 1 else f"(\\d{{{digits}}}|[1-9]\\d{{{digits},}})"
+    return re.compile(re.escape(before).replace("\0", "%") + number + re.escape(after).replace("\0", "%"))
 
 
 def check_picture_input(source: Path) -> tuple[int, int]:
