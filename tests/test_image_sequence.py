@@ -11,7 +11,7 @@ import pytest
 from cli_runner import run_cli
 from media import make_video, read_frames
 from tiny_models import tiny_model
-from vsrt_cli import InferenceOptions, upscale_video
+from vsrt_cli import EncodeOptions, InferenceOptions, upscale_video
 from vsrt_cli.errors import InputError, OutputError, UsageError
 from vsrt_cli.inference import upscale_clip
 from vsrt_cli.video import VideoReader, probe
@@ -275,6 +275,13 @@ def test_a_resume_journal_is_of_these_pictures_at_this_rate(tmp_path):
     assert fingerprint(pattern, {}, Fraction(25)) != first
     write_pictures(tmp_path, 4)  # one more picture, the others rewritten
     assert fingerprint(pattern, {}, Fraction(24)) != first
+    # Two pictures swapped: the same names, sizes and times, in another order.
+    before = fingerprint(pattern, {}, Fraction(24))
+    second, third = frame_path(pattern, 2), frame_path(pattern, 3)
+    second.rename(tmp_path / "swap")
+    third.rename(second)
+    (tmp_path / "swap").rename(third)
+    assert fingerprint(pattern, {}, Fraction(24)) != before
 
 
 def test_cli_reads_pictures_into_a_folder_and_explains_a_folder_of_pictures(tmp_path, weights, capsys):
@@ -286,7 +293,7 @@ def test_cli_reads_pictures_into_a_folder_and_explains_a_folder_of_pictures(tmp_
     assert json.loads(out)["output"] == str(tmp_path / "out" / "reel1.mp4") and (tmp_path / "out" / "reel1.mp4").is_file()
 
     code, out, err = run_cli(["upscale", tmp_path / "reel1", "-o", tmp_path / "o", "--weights", weights], capsys)
-    assert code == 2 and "name them with a pattern" in err
+    assert code == 2 and "give a pattern" in err
 
     code, out, err = run_cli(["upscale", tmp_path / "reel1" / "x_%04d.png", "-o", tmp_path / "o.mp4"], capsys)
     assert code == 2 and "no picture matches" in err
@@ -308,3 +315,102 @@ def test_cli_dry_run_of_pictures(tmp_path, weights, capsys):
     plan = json.loads(out)
     assert code == 0 and plan["frames"] == 7 and plan["frames_exact"] is True
     assert plan["notes"][0].startswith("numbered pictures read at 25 a second")
+
+
+# -- what QA found ---------------------------------------------------------------------
+
+
+def test_tiff_and_bmp_pictures_are_read_as_rgb(tmp_path, model):
+    """FFmpeg 8 gives TIFF pictures EXIF side data, a type PyAV 18 cannot name; BMP's
+    decoder does not tag its pictures RGB. Both become limited-range BT.709 video."""
+    for extension in (".tif", ".bmp"):
+        pattern = tmp_path / f"in{extension[1:]}" / f"scan_%04d{extension}"
+        pattern.parent.mkdir()
+        with av.open(str(pattern), "w", format="image2", options={"start_number": "1"}) as container:
+            stream = container.add_stream(extension[1:].replace("tif", "tiff"), rate=25)
+            stream.width, stream.height, stream.pix_fmt = 20, 12, "rgb24" if extension == ".tif" else "bgr24"
+            for seed in range(3):
+                pixels = np.random.default_rng(seed).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+            container.mux(stream.encode(None))
+        target = tmp_path / f"{extension[1:]}.mkv"
+        assert upscale_video(pattern, target, model, inference=CPU).frames == 3
+        with av.open(str(target)) as container:
+            context = container.streams.video[0].codec_context
+            assert (context.colorspace, context.color_range) == (1, 1), extension  # BT.709, limited
+
+
+def test_an_empty_or_damaged_picture_stops_the_run_naming_it(tmp_path, model):
+    pattern = write_pictures(tmp_path / "in", 6)
+    target = tmp_path / "out.mkv"
+    frame_path(pattern, 4).write_bytes(b"")
+    with pytest.raises(InputError, match="scan_0004.png: empty"):
+        upscale_video(pattern, target, model, inference=CPU)
+    damaged = frame_path(pattern, 5).read_bytes()
+    write_pictures(tmp_path / "in", 6)
+    frame_path(pattern, 5).write_bytes(damaged[: len(damaged) // 2])
+    with pytest.raises(InputError, match="scan_0005.png does not decode"):
+        upscale_video(pattern, target, model, inference=CPU)
+    assert not target.exists()
+
+
+def test_overwriting_one_sequence_leaves_another_alone(tmp_path, model):
+    """shot_%04d.png does not name shot_000001.png: -y replaces only its own pictures."""
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2, audio_tracks=0)
+    upscale_video(source, tmp_path / "p" / "shot_%06d.png", model, inference=CPU)
+    upscale_video(source, tmp_path / "p" / "shot_%04d.png", model, inference=CPU, overwrite=True)
+    assert pictures(tmp_path / "p") == ["shot_000001.png", "shot_000002.png", "shot_0001.png", "shot_0002.png"]
+
+
+def test_a_move_that_fails_puts_the_earlier_sequence_back(tmp_path, model, monkeypatch):
+    import os
+
+    from vsrt_cli.pipeline import outputs
+
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=3, audio_tracks=0)
+    target = tmp_path / "out" / "f_%02d.png"
+    (tmp_path / "out").mkdir()
+    for number in range(1, 9):
+        (tmp_path / "out" / f"f_{number:02d}.png").write_bytes(b"old %d" % number)
+    moves = []
+
+    def interrupted_replace(src, dst):
+        moves.append(dst)
+        if len(moves) == 10:  # all 8 set aside, one new picture in, then Ctrl-C
+            raise KeyboardInterrupt
+        os.replace(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(source, target, model, inference=CPU, overwrite=True)
+    assert pictures(tmp_path / "out") == [f"f_{n:02d}.png" for n in range(1, 9)]
+    assert [frame_path(target, n).read_bytes() for n in range(1, 9)] == [b"old %d" % n for n in range(1, 9)]
+
+
+def test_a_percent_sign_in_a_folder_name_is_a_character(tmp_path, model):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2, audio_tracks=0)
+    target = tmp_path / "100% done" / "x_%03d.png"
+    upscale_video(source, target, model, inference=CPU)
+    assert pictures(tmp_path / "100% done") == ["x_001.png", "x_002.png"]
+    assert upscale_video(target, tmp_path / "again.mp4", model, inference=CPU).frames == 2
+
+
+def test_a_pattern_that_names_nothing_suggests_the_one_that_would(tmp_path, weights, capsys):
+    pattern = write_pictures(tmp_path / "reel", 2)  # scan_0001.png, scan_0002.png
+    code, out, err = run_cli(["upscale", tmp_path / "reel" / "scan_%d.png", "-o", tmp_path / "o.mp4"], capsys)
+    assert code == 2 and f"the pictures there would be {pattern}" in err
+    code, out, err = run_cli(["upscale", tmp_path / "reel", "-o", tmp_path / "o"], capsys)
+    assert code == 2 and f"give a pattern: '{pattern}'" in err
+
+
+def test_crf_and_preset_are_refused_for_pictures_and_rates_read_as_on_the_command_line(tmp_path, model):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2, audio_tracks=0)
+    for encode in (EncodeOptions(crf=20), EncodeOptions(preset="slow")):
+        with pytest.raises(UsageError, match="for video outputs"):
+            upscale_video(source, tmp_path / "f_%d.png", model, inference=CPU, encode=encode)
+    pattern = write_pictures(tmp_path / "reel", 2)
+    upscale_video(pattern, tmp_path / "ntsc.mp4", model, inference=CPU, frame_rate=23.976)
+    with av.open(str(tmp_path / "ntsc.mp4")) as container:
+        assert container.streams.video[0].average_rate == Fraction(24000, 1001)
+    with pytest.raises(UsageError, match="--frame-rate abc"):
+        upscale_video(pattern, tmp_path / "bad.mp4", model, inference=CPU, frame_rate="abc")

@@ -14,7 +14,8 @@ from ..errors import OutputError, UsageError
 from ..video.containers import FALLBACK_EXTENSION, writable_extension
 from ..video.encoding import EncodeOptions
 from ..video.numbering import (
-    READABLE_EXTENSIONS, check_sequence_name, in_sequence, is_image_sequence, is_picture_input, sequence_files,
+    check_sequence_name, in_sequence, is_image_sequence, is_picture_input, no_picture_matches, sequence_files,
+    suggest_pattern,
 )
 
 VIDEO_EXTENSIONS = frozenset(
@@ -56,7 +57,7 @@ def collect_inputs(inputs: list[Path], recursive: bool, output_dir: Path | None 
             found.append((root, Path(root.name)))
         elif is_picture_input(root):
             if not sequence_files(root):
-                raise UsageError(f"input not found: no picture matches {root}")
+                raise UsageError(no_picture_matches(root))
             # In an output folder, `scan/%06d.dpx` becomes scan.mp4.
             found.append((root, Path(f"{root.parent.resolve().name or 'pictures'}.mp4")))
         elif root.exists():  # opening a pipe would wait for a writer forever
@@ -76,8 +77,8 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     """
     found = collect_inputs(inputs, recursive, output_dir=output)
     if not found:
-        pictures = next((root for root in inputs if root.is_dir() and _holds_pictures(root)), None)
-        hint = f" (for numbered pictures, name them with a pattern: {pictures / '%06d.png'})" if pictures else ""
+        pattern = next((suggest_pattern(root) for root in inputs if suggest_pattern(root) is not None), None)
+        hint = f" (for numbered pictures, give a pattern: '{pattern}')" if pattern is not None else ""
         raise UsageError(f"no video files found in the given inputs{hint}")
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
     if is_image_sequence(output) and not (single_file and len(found) == 1):
@@ -105,12 +106,6 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
             )
         first[target] = job.source
     return jobs
-
-
-def _holds_pictures(folder: Path) -> bool:
-    with contextlib.suppress(OSError):
-        return any(path.suffix.lower() in READABLE_EXTENSIONS for path in folder.iterdir())
-    return False
 
 
 def _folder_job(source: Path, target: Path) -> Job:
@@ -155,9 +150,10 @@ def check_sequence_options(target: Path, encode: EncodeOptions | None, resumable
         return
     if resumable:
         raise UsageError("--resumable is for video outputs; a picture sequence is written afresh")
-    encode = encode or EncodeOptions()
+    encode, default = encode or EncodeOptions(), EncodeOptions()
     asked = [flag for flag, value in (
-        ("--codec", encode.codec), ("--pix-fmt", encode.pix_fmt), ("-e", encode.encoder_options)
+        ("--codec", encode.codec), ("--pix-fmt", encode.pix_fmt), ("-e", encode.encoder_options),
+        ("--crf", encode.crf != default.crf), ("--preset", encode.preset != default.preset),
     ) if value]
     if asked:
         raise UsageError(
@@ -234,10 +230,10 @@ def atomic_sequence(target: Path, overwrite: bool = True) -> Iterator[Path]:
     """:func:`atomic_output` for a numbered picture sequence (``frames/%06d.png``).
 
     Yields the pattern inside a hidden folder beside the pictures; when the block
-    completes, the pictures are moved next to it, after any earlier pictures of the
-    same sequence are removed (with ``overwrite``: a longer earlier run would otherwise
-    leave its last frames after the new ones). On any exception nothing is moved, and the
-    hidden folder, and the folders made for it, are removed.
+    completes, the pictures are moved next to it, and any earlier pictures of the same
+    sequence go (with ``overwrite``: a longer earlier run would otherwise leave its last
+    frames after the new ones). On any exception, during the move too, the folder is as it
+    was before: the hidden folder, and the folders made for it, are removed.
     """
     made = _make_folder(target.parent)
     staging = target.parent / f".{uuid.uuid4().hex[:8]}.vsrt-partial"
@@ -257,13 +253,7 @@ def atomic_sequence(target: Path, overwrite: bool = True) -> Iterator[Path]:
                 f"pictures of {target} appeared while vsrt was writing it (another run?);"
                 " they were left as they are: rerun with -y to replace them"
             )
-        try:
-            for picture in earlier:
-                picture.unlink()
-            for picture in written:
-                os.replace(picture, target.parent / picture.name)
-        except OSError as error:
-            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+        _swap_in(written, earlier, target, staging)
         finished = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -271,6 +261,38 @@ def atomic_sequence(target: Path, overwrite: bool = True) -> Iterator[Path]:
             for folder in made:
                 with contextlib.suppress(OSError):
                     folder.rmdir()  # only if still empty
+
+
+def _swap_in(written: list[Path], earlier: list[Path], target: Path, staging: Path) -> None:
+    """Move ``written`` beside ``target`` in place of the ``earlier`` pictures, all or none.
+
+    A film is some 170,000 pictures, whose moves take seconds (minutes on a network share),
+    long enough for a Ctrl-C or a full disk to land among them: the earlier pictures are
+    set aside in the staging folder rather than deleted, so that a move that fails is
+    undone and the earlier sequence is whole again.
+    """
+    set_aside = staging / "earlier"
+    moved_out: list[Path] = []
+    moved_in: list[Path] = []
+    try:
+        set_aside.mkdir()
+        for picture in earlier:
+            os.replace(picture, set_aside / picture.name)
+            moved_out.append(picture)
+        for picture in written:
+            os.replace(picture, target.parent / picture.name)
+            moved_in.append(target.parent / picture.name)
+    except BaseException as error:
+        # Undone in the opposite order, each move as atomic as the one it undoes.
+        for picture in moved_in:
+            with contextlib.suppress(OSError):
+                picture.unlink()
+        for picture in moved_out:
+            with contextlib.suppress(OSError):
+                os.replace(set_aside / picture.name, picture)
+        if isinstance(error, OSError):
+            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+        raise
 
 
 def _rename_without_replacing(partial: Path, target: Path) -> None:

@@ -52,9 +52,19 @@ def fingerprint(source: Path, settings: dict, frame_rate=None) -> dict:
     pictures: all of them, and the rate they are read at), and every setting that changes
     the output's video."""
     if is_picture_input(source):
-        stats = [path.stat() for path in sequence_files(source)]
+        # Every picture by name, file and time: two pictures swapped with `mv` keep their
+        # sizes and times but change files, and would otherwise resume in the old order.
+        digest = hashlib.sha256()
+        stats = []
+        for path in sequence_files(source):
+            stat = path.stat()
+            stats.append(stat)
+            digest.update(f"{path.name}\0{stat.st_ino}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
         size, mtime_ns = sum(s.st_size for s in stats), max(s.st_mtime_ns for s in stats)
-        identity = {"pictures": len(stats), "frame_rate": None if frame_rate is None else str(Fraction(frame_rate))}
+        identity = {
+            "pictures": len(stats), "pictures_sha256": digest.hexdigest(),
+            "frame_rate": None if frame_rate is None else str(Fraction(frame_rate)),
+        }
     else:
         stat = source.stat()
         size, mtime_ns, identity = stat.st_size, stat.st_mtime_ns, {}

@@ -23,7 +23,7 @@ from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.segment import Segment, check_segment, segment_frames
 from ..video.image_sequence import ImageSequenceWriter
 from ..video.numbering import (
-    DEFAULT_RATE_NOTE, check_frame_rate, check_picture_input, is_image_sequence, is_picture_input,
+    DEFAULT_RATE_NOTE, check_frame_rate, check_picture_input, is_image_sequence, is_picture_input, parse_frame_rate,
 )
 from .outputs import atomic_output, atomic_sequence, check_sequence_options, check_target
 from .notes import journal_notes, memory_note, source_notes
@@ -176,6 +176,8 @@ def upscale_video(
     size = OutputSize(scale, height)
     model_name = model_name or getattr(model, "weights_name", "")
     pictures = is_picture_input(source)
+    if frame_rate is not None:  # 23.976 from Python means what it means on the command line
+        frame_rate = parse_frame_rate(str(frame_rate))
     check_frame_rate(frame_rate, pictures)
     if pictures:
         check_picture_input(source)

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 
 from ..errors import InputError
-from .numbering import input_options, is_picture_input
+from .numbering import ffmpeg_pattern, input_options, is_picture_input
 
 
 def av_reason(err: BaseException) -> str:
@@ -33,7 +33,7 @@ def open_input(path, frame_rate=None) -> av.container.InputContainer:
     if is_picture_input(path):
         options = input_options(path, frame_rate)
         try:
-            return av.open(str(path), mode="r", format="image2", options=options)
+            return av.open(ffmpeg_pattern(path), mode="r", format="image2", options=options)
         except (av.FFmpegError, OSError, ValueError) as err:
             raise InputError(f"cannot open {path}: {av_reason(err)}") from err
     check_readable(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import av
 import numpy as np
 
 # FFmpeg's own names for its colour enums, indexed by enum value, so tags read from a
@@ -150,9 +151,17 @@ def resolve_colour(
         range=rng,
         primaries=name_of(PRIMARIES_NAMES, primaries),
         transfer=name_of(TRANSFER_NAMES, transfer),
-        matrix_used=guess_matrix(width, height, matrix),
+        # RGB planes have no YUV matrix, tagged or not (BMP's decoder does not tag them).
+        matrix_used="gbr" if _stores_rgb(pix_fmt) else guess_matrix(width, height, matrix),
         full_range=is_full_range(pix_fmt, rng),
     )
+
+
+def _stores_rgb(pix_fmt: str) -> bool:
+    try:
+        return av.VideoFormat(pix_fmt).is_rgb
+    except ValueError:  # "unknown": nothing decoded to say
+        return False
 
 
 def _levels(bit_depth: int, full_range: bool) -> tuple[float, float, float, float]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 
 from ..errors import CodecError
+from .numbering import READABLE_EXTENSIONS
 
 # The containers vsrt writes, by extension: each is tested end to end with audio and
 # subtitles. Others that FFmpeg knows either hold none of vsrt's video codecs (Ogg, DV,
@@ -46,9 +47,10 @@ def container_format(container_ext) -> str:
     ext = _extension(container_ext)
     if ext in _EXTENSIONS:
         return _EXTENSIONS[ext]
+    pictures = " (or numbered PNG or TIFF pictures: 'frames/%06d.png')" if ext in READABLE_EXTENSIONS else ""
     raise CodecError(
         f"vsrt cannot write {ext} files; use one of {', '.join(SUGGESTED_EXTENSIONS)} "
-        f"(or {', '.join(e for e in _EXTENSIONS if e not in SUGGESTED_EXTENSIONS)})"
+        f"(or {', '.join(e for e in _EXTENSIONS if e not in SUGGESTED_EXTENSIONS)}){pictures}"
     )
 
 

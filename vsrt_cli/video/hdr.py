@@ -57,7 +57,14 @@ def _ratio(num: int, den: int) -> Fraction:
 def hdr10_from_frame(frame: av.VideoFrame) -> HDR10Metadata | None:
     """The frame's HDR10 static metadata, or None when it carries none."""
     mastering = light = None
-    for side in frame.side_data:
+    try:
+        side_data = list(frame.side_data)
+    except ValueError:
+        # PyAV names each entry's type on access and fails on one it has no name for
+        # (FFmpeg 8 attaches EXIF to TIFF pictures as type 31); such a frame is read as
+        # carrying no HDR10 metadata rather than refused.
+        return None
+    for side in side_data:
         kind = getattr(side.type, "name", str(side.type))
         data = bytes(side)
         if kind.endswith("MASTERING_DISPLAY_METADATA") and len(data) >= _MASTERING.size:

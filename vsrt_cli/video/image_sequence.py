@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import CodecError, OutputError
 from ._open import av_reason
-from .numbering import FIRST_NUMBER
+from .numbering import FIRST_NUMBER, ffmpeg_pattern
 
 if TYPE_CHECKING:
     from .probe import VideoInfo
@@ -76,7 +76,7 @@ class ImageSequenceWriter:
         self._top = 255 if self.pix_fmt == "rgb24" else 65535
         try:
             self._out = av.open(
-                str(self.path), mode="w", format="image2", options={"start_number": str(FIRST_NUMBER)}
+                ffmpeg_pattern(self.path), mode="w", format="image2", options={"start_number": str(FIRST_NUMBER)}
             )
         except (av.FFmpegError, OSError, ValueError) as err:
             raise OutputError(f"cannot create {self.shown_as}: {av_reason(err)}") from err

@@ -7,6 +7,7 @@ picture inputs (film scans: ``scan/%06d.dpx``).
 
 from __future__ import annotations
 
+import os
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +37,12 @@ def is_image_sequence(target: Path, extensions=WRITABLE_EXTENSIONS) -> bool:
 def is_picture_input(source: Path) -> bool:
     """Whether ``source`` names numbered pictures that vsrt can read (``scan/%06d.dpx``)."""
     return is_image_sequence(Path(source), READABLE_EXTENSIONS)
+
+
+def ffmpeg_pattern(target: Path) -> str:
+    """``target`` as FFmpeg's image2 takes it: it reads % as a pattern anywhere in the
+    path, so a % in a folder's name ('100%/', 'my%20dir/') is doubled to stay a %."""
+    return os.path.join(str(target.parent).replace("%", "%%"), target.name)
 
 
 def check_sequence_name(target: Path) -> None:
@@ -85,12 +92,47 @@ def _name_pattern(target: Path) -> re.Pattern:
     return re.compile(re.escape(before).replace("\0", "%") + number + re.escape(after).replace("\0", "%"))
 
 
+_LAST_NUMBER = re.compile(r"(\d+)(\D*)$")
+
+
+def suggest_pattern(folder: Path) -> Path | None:
+    """A pattern for the numbered pictures in ``folder``, from the first one's name (its
+    last run of digits as %0Nd, or %d where the numbers are not padded); None if it has
+    none. For errors that can say what to type instead."""
+    if not folder.is_dir():
+        return None
+    numbered = []
+    for name in sorted(_names(folder)):
+        stem, extension = os.path.splitext(name)
+        match = _LAST_NUMBER.search(stem)
+        if extension.lower() in READABLE_EXTENSIONS and match:
+            numbered.append((stem[: match.start()], match.group(1), match.group(2) + extension))
+    if not numbered:
+        return None
+    before, digits, after = numbered[0]
+    lengths = {len(number) for b, number, a in numbered if (b, a) == (before, after)}
+    padded = digits.startswith("0") or len(lengths) == 1
+    number = f"%0{len(digits)}d" if padded and len(digits) > 1 else "%d"
+    return folder / f"{before.replace('%', '%%')}{number}{after.replace('%', '%%')}"
+
+
+def no_picture_matches(source: Path) -> str:
+    """The message for a pattern that names no file, with the one that would."""
+    suggestion = suggest_pattern(source.parent)
+    hint = f"; the pictures there would be {suggestion}" if suggestion is not None else ""
+    return f"input not found: no picture matches {source}{hint}"
+
+
 def check_picture_input(source: Path) -> tuple[int, int]:
     """(first frame number, frames) of an input sequence; InputError when it has no
     picture, or a gap: FFmpeg would stop reading at the gap, silently."""
     found = numbered_files(source)
     if not found:
-        raise InputError(f"input not found: no picture matches {source}")
+        raise InputError(no_picture_matches(source))
+    for _, path in found:
+        # FFmpeg ends the sequence at an empty file, as at a gap, without a word.
+        if not path.is_file() or path.stat().st_size == 0:
+            raise InputError(f"{path}: {'empty' if path.is_file() else 'not a file'}; vsrt reads a sequence whole")
     first, last = found[0][0], found[-1][0]
     if last - first + 1 != len(found):
         numbers = {number for number, _ in found}

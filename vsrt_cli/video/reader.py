@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._open import av_reason, open_input
+from .numbering import check_picture_input, frame_path, is_picture_input
 from .colour import resolve_colour
 from .convert import frame_to_rgb
 from .deinterlace import Deinterlacer, check_deinterlace_mode
@@ -78,6 +79,9 @@ class VideoReader:
         self.deinterlace = check_deinterlace_mode(deinterlace)
         self.path = Path(path)
         self._frame_rate = frame_rate  # of numbered pictures; a video has its own
+        # Numbered pictures are read strictly: a picture that does not decode is a frame
+        # missing from the film, not damage to step over (see _picture_lost).
+        self._first_picture = check_picture_input(self.path)[0] if is_picture_input(self.path) else None
         self.info: VideoInfo = probe(self.path, frame_rate)
         self.keep_timestamps = resume_at is not None
         if resume_at is not None:  # from that frame on, on the file's own clock
@@ -117,7 +121,9 @@ class VideoReader:
         # must not close the container a newer one is reading.
         container = self._container = open_input(self.path, self._frame_rate)
         stream = container.streams[self.info.video_index]
-        stream.thread_type = "AUTO"
+        # Frame threads report a picture's decode error a few pictures late, which would
+        # name the wrong file; a picture decodes fast enough alone.
+        stream.thread_type = "AUTO" if self._first_picture is None else "SLICE"
         stream.thread_count = self._threads
         deinterlacer = Deinterlacer(every_frame=True) if self.deinterlace == "on" else None
         try:
@@ -148,6 +154,8 @@ class VideoReader:
             )
         if self.frames_read == 0:
             raise InputError(f"no frame could be decoded from {self.path} (file damaged or truncated)")
+        if self._first_picture is not None and self.segment is None and self.frames_read < self.info.n_frames:
+            raise self._picture_lost(self.frames_read, "could not be read")
 
     @property
     def deinterlaced(self) -> bool:
@@ -247,9 +255,16 @@ class VideoReader:
             # The demuxer's final empty packet already flushed the decoder.
             return
         except (av.FFmpegError, OSError):
+            if self._first_picture is not None:
+                raise self._picture_lost(packet.pts if packet is not None else None, "does not decode") from None
             self.decode_errors += 1
             return
         yield from frames
+
+    def _picture_lost(self, index: int | None, why: str) -> InputError:
+        """The error for numbered pictures whose ``index``-th (from 0) cannot be used."""
+        name = "a picture" if index is None else frame_path(self.path, self._first_picture + index).name
+        return InputError(f"{self.path}: {name} {why} (damaged?); vsrt reads a sequence whole")
 
     def _to_frame(self, decoded, stream) -> Frame:
         colour = self._frame_colour(decoded)

@@ -62,7 +62,7 @@ def output_colour(source: ColourTags | None, pix_fmt: str, width: int, height: i
         # RGB (pictures, RGB codecs) has no YUV range of its own to keep: limited range is
         # what players assume of H.264, HEVC and VP9, and some ignore a full-range tag.
         colour = replace(source, matrix="bt709", matrix_used="bt709", range="tv", full_range=False)
-        note = "source stores RGB planes; the output is BT.709 YUV (limited range)"
+        note = "source has no YUV colour matrix (RGB or grey pictures); the output is BT.709 YUV (limited range)"
     elif source.guessed and source.matrix_used in _MATRIX_LABELS:
         note = (
             f"source has no colour matrix tag; assumed {_MATRIX_LABELS[source.matrix_used]} "
