@@ -16,6 +16,7 @@ import pytest
 from media import audio_packets, make_video, read_frames, remux_later, stream_kinds
 from vsrt_cli.video import EncodeOptions, Frame, VideoReader, VideoWriter, probe
 from vsrt_cli.video.containers import _EXTENSIONS, keeps_file_title, keeps_stream_language, keeps_stream_title
+from vsrt_cli.video.hdr import frame_side_data
 
 FAST = EncodeOptions(preset="ultrafast")
 
@@ -242,7 +243,7 @@ HDR10 = "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L
 def _hdr_side_data(path) -> dict[str, bytes]:
     with av.open(str(path)) as container:
         frame = next(container.decode(video=0))
-        return {str(side.type): bytes(side) for side in frame.side_data if "SEI" not in str(side.type)}
+        return {str(side.type): bytes(side) for side in frame_side_data(frame) if "SEI" not in str(side.type)}
 
 
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])

@@ -54,14 +54,22 @@ def _ratio(num: int, den: int) -> Fraction:
     return Fraction(num, den) if den else Fraction(0)
 
 
+def frame_side_data(frame: av.VideoFrame) -> list:
+    """The frame's side data entries, whatever PyAV's version: iteration gives the entries
+    up to PyAV 18.1.0 and, since 18.1.1, their types, the keys of a mapping (whose
+    ``values()`` 18.1.0 cannot give)."""
+    container = frame.side_data
+    return [item if hasattr(item, "type") else container[item] for item in container]
+
+
 def hdr10_from_frame(frame: av.VideoFrame) -> HDR10Metadata | None:
     """The frame's HDR10 static metadata, or None when it carries none."""
     mastering = light = None
     try:
-        side_data = list(frame.side_data)
+        side_data = frame_side_data(frame)
     except ValueError:
-        # PyAV names each entry's type on access and fails on one it has no name for
-        # (FFmpeg 8 attaches EXIF to TIFF pictures as type 31); such a frame is read as
+        # PyAV 18.1.0 names each entry's type on access and fails on one it has no name
+        # for (FFmpeg 8 attaches EXIF to TIFF pictures as type 31); such a frame is read as
         # carrying no HDR10 metadata rather than refused.
         return None
     for side in side_data:
