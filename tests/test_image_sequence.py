@@ -372,19 +372,72 @@ def test_a_move_that_fails_puts_the_earlier_sequence_back(tmp_path, model, monke
     (tmp_path / "out").mkdir()
     for number in range(1, 9):
         (tmp_path / "out" / f"f_{number:02d}.png").write_bytes(b"old %d" % number)
-    moves = []
+    real_replace = os.replace
 
-    def interrupted_replace(src, dst):
-        moves.append(dst)
-        if len(moves) == 10:  # all 8 set aside, one new picture in, then Ctrl-C
-            raise KeyboardInterrupt
-        os.replace(src, dst)
+    def interrupted_after(count):
+        moves = []
 
-    monkeypatch.setattr(outputs.os, "replace", interrupted_replace)
+        def replace(src, dst):
+            # The Ctrl-C lands as a rename returns, before vsrt's next line: the move is made.
+            real_replace(src, dst)
+            moves.append(dst)
+            if len(moves) == count:
+                raise KeyboardInterrupt
+        return replace
+
+    for count in (3, 9, 10, 11):  # setting the old ones aside; the first new one in; later
+        monkeypatch.setattr(outputs.os, "replace", interrupted_after(count))
+        with pytest.raises(KeyboardInterrupt):
+            upscale_video(source, target, model, inference=CPU, overwrite=True)
+        assert pictures(tmp_path / "out") == [f"f_{n:02d}.png" for n in range(1, 9)], count
+        assert [frame_path(target, n).read_bytes() for n in range(1, 9)] == [b"old %d" % n for n in range(1, 9)]
+    # With no earlier sequence, nothing is left: no picture, no folder made for them.
+    monkeypatch.setattr(outputs.os, "replace", interrupted_after(2))
     with pytest.raises(KeyboardInterrupt):
-        upscale_video(source, target, model, inference=CPU, overwrite=True)
-    assert pictures(tmp_path / "out") == [f"f_{n:02d}.png" for n in range(1, 9)]
-    assert [frame_path(target, n).read_bytes() for n in range(1, 9)] == [b"old %d" % n for n in range(1, 9)]
+        upscale_video(source, tmp_path / "new" / "f_%02d.png", model, inference=CPU)
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_folder_named_like_a_picture_is_never_replaced(tmp_path, model):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=3, audio_tracks=0)
+    (tmp_path / "out" / "0002.png").mkdir(parents=True)
+    (tmp_path / "out" / "0002.png" / "keep.txt").write_text("precious")
+    with pytest.raises(OutputError, match="0002.png is a folder"):
+        upscale_video(source, tmp_path / "out" / "%04d.png", model, inference=CPU, overwrite=True)
+    assert (tmp_path / "out" / "0002.png" / "keep.txt").read_text() == "precious"
+
+
+def test_a_name_too_long_for_a_journal_still_finishes(tmp_path, model):
+    """The journal's name is 13 bytes longer than the output's: looking for one must not fail."""
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2, audio_tracks=0)
+    target = tmp_path / ("v" * 250 + ".mp4")
+    assert upscale_video(source, target, model, inference=CPU).status == "ok" and target.is_file()
+
+
+def test_a_truncated_jpeg_is_refused_and_alpha_dropped_is_said(tmp_path, model):
+    pattern = tmp_path / "j" / "f_%02d.jpg"
+    pattern.parent.mkdir()
+    with av.open(str(pattern), "w", format="image2", options={"start_number": "1"}) as container:
+        stream = container.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        for seed in range(3):
+            pixels = np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")))
+        container.mux(stream.encode(None))
+    whole = frame_path(pattern, 2).read_bytes()
+    frame_path(pattern, 2).write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(InputError, match="f_02.jpg does not decode"):
+        upscale_video(pattern, tmp_path / "j.mkv", model, inference=CPU)
+
+    rgba = tmp_path / "a" / "f_%02d.png"
+    rgba.parent.mkdir()
+    with av.open(str(rgba), "w", format="image2", options={"start_number": "1"}) as container:
+        stream = container.add_stream("png", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "rgba"
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(np.full((16, 16, 4), 200, np.uint8), format="rgba")))
+        container.mux(stream.encode(None))
+    result = upscale_video(rgba, tmp_path / "out" / "f_%02d.png", model, inference=CPU)
+    assert any("alpha channel) is not kept" in note for note in result.notes)
 
 
 def test_a_percent_sign_in_a_folder_name_is_a_character(tmp_path, model):

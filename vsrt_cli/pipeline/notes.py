@@ -45,7 +45,11 @@ def journal_notes(journal: Journal | None, frames_copied: int, target: Path) -> 
     """What became of a resume journal: used, passed over (and why), or left alone by a
     run without ``--resumable``."""
     if journal is None:
-        if not journal_path(target).exists():
+        try:
+            left = journal_path(target).exists()
+        except OSError:  # a name 13 bytes too long for one: there is none
+            left = False
+        if not left:
             return []
         return [
             f"a resume journal of an earlier --resumable run, {journal_path(target).name}, is beside"

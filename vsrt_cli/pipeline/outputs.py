@@ -125,6 +125,7 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
     check_sequence_name(target)
     if is_image_sequence(target):
         existing = sequence_files(target)
+        _check_no_folder_in_the_way(target, existing)
         if is_picture_input(source) and any(in_sequence(target, picture) for picture in sequence_files(source)):
             raise OutputError(f"{target}: refusing to write over the input's pictures")
         if existing and not overwrite:
@@ -142,6 +143,13 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
             raise OutputError(f"{target}: is a folder")
         if not overwrite:
             raise OutputError(f"{target}: already exists (use -y/--overwrite to replace it)")
+
+
+def _check_no_folder_in_the_way(target: Path, existing: list[Path]) -> None:
+    """A folder named like a frame is never replaced: it may hold anything."""
+    folder = next((path for path in existing if path.is_dir() and not path.is_symlink()), None)
+    if folder is not None:
+        raise OutputError(f"{target}: {folder.name} is a folder, where a picture of this sequence would go")
 
 
 def check_sequence_options(target: Path, encode: EncodeOptions | None, resumable: bool) -> None:
@@ -248,6 +256,7 @@ def atomic_sequence(target: Path, overwrite: bool = True) -> Iterator[Path]:
         if not written:
             raise OutputError(f"{target}: nothing was written, or the pictures being written were removed")
         earlier = sequence_files(target)
+        _check_no_folder_in_the_way(target, earlier)
         if earlier and not overwrite:
             raise OutputError(
                 f"pictures of {target} appeared while vsrt was writing it (another run?);"
@@ -272,24 +281,24 @@ def _swap_in(written: list[Path], earlier: list[Path], target: Path, staging: Pa
     undone and the earlier sequence is whole again.
     """
     set_aside = staging / "earlier"
-    moved_out: list[Path] = []
-    moved_in: list[Path] = []
     try:
         set_aside.mkdir()
         for picture in earlier:
             os.replace(picture, set_aside / picture.name)
-            moved_out.append(picture)
         for picture in written:
             os.replace(picture, target.parent / picture.name)
-            moved_in.append(target.parent / picture.name)
     except BaseException as error:
-        # Undone in the opposite order, each move as atomic as the one it undoes.
-        for picture in moved_in:
-            with contextlib.suppress(OSError):
-                picture.unlink()
-        for picture in moved_out:
-            with contextlib.suppress(OSError):
-                os.replace(set_aside / picture.name, picture)
+        # Undone from where the files are, not from a record of the moves: a Ctrl-C lands
+        # between a rename and the next line, and a move made but not recorded would stay.
+        earlier_names = {picture.name for picture in earlier}
+        for picture in written:
+            if picture.name not in earlier_names and not picture.exists():  # moved in
+                with contextlib.suppress(OSError):
+                    (target.parent / picture.name).unlink()
+        for picture in earlier:
+            if (set_aside / picture.name).exists():
+                with contextlib.suppress(OSError):
+                    os.replace(set_aside / picture.name, picture)
         if isinstance(error, OSError):
             raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
         raise

@@ -53,6 +53,8 @@ def sequence_notes(source: VideoInfo | None, pix_fmt: str) -> list[str]:
             f"the pictures hold the source's {source.colour.transfer} (HDR) coded values, which PNG and TIFF"
             " viewers show as if they were SDR"
         )
+    if source.alpha:
+        notes.append("transparency (alpha channel) is not kept: the pictures are RGB")
     if pix_fmt.startswith("rgb48"):
         notes.append(f"{source.bit_depth}-bit source: written as 16-bit pictures")
     return notes

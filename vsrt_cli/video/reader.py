@@ -124,6 +124,10 @@ class VideoReader:
         # Frame threads report a picture's decode error a few pictures late, which would
         # name the wrong file; a picture decodes fast enough alone.
         stream.thread_type = "AUTO" if self._first_picture is None else "SLICE"
+        if self._first_picture is not None and stream.codec_context.name == "mjpeg":
+            # Without it FFmpeg's JPEG decoder fills in a truncated picture and says nothing
+            # (TIFF's decoder, so told, refuses good pictures: it is asked of JPEG alone).
+            stream.codec_context.options = {**stream.codec_context.options, "err_detect": "explode"}
         stream.thread_count = self._threads
         deinterlacer = Deinterlacer(every_frame=True) if self.deinterlace == "on" else None
         try:
