@@ -14,8 +14,8 @@ from ..errors import OutputError, UsageError
 from ..video.containers import FALLBACK_EXTENSION, writable_extension
 from ..video.encoding import EncodeOptions
 from ..video.numbering import (
-    check_sequence_name, in_sequence, is_image_sequence, is_picture_input, no_picture_matches, sequence_files,
-    suggest_pattern,
+    check_sequence_name, is_image_sequence, is_picture_input, no_picture_matches, sequence_files,
+    suggest_pattern, writes_any,
 )
 
 VIDEO_EXTENSIONS = frozenset(
@@ -77,7 +77,7 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool = False) -> list
     """
     found = collect_inputs(inputs, recursive, output_dir=output)
     if not found:
-        pattern = next((suggest_pattern(root) for root in inputs if suggest_pattern(root) is not None), None)
+        pattern = next(filter(None, map(suggest_pattern, inputs)), None)
         hint = f" (for numbered pictures, give a pattern: '{pattern}')" if pattern is not None else ""
         raise UsageError(f"no video files found in the given inputs{hint}")
     single_file = len(inputs) == 1 and not inputs[0].is_dir()
@@ -126,7 +126,7 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
     if is_image_sequence(target):
         existing = sequence_files(target)
         _check_no_folder_in_the_way(target, existing)
-        if is_picture_input(source) and any(in_sequence(target, picture) for picture in sequence_files(source)):
+        if is_picture_input(source) and writes_any(target, sequence_files(source)):
             raise OutputError(f"{target}: refusing to write over the input's pictures")
         if existing and not overwrite:
             raise OutputError(

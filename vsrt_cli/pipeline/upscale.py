@@ -23,7 +23,7 @@ from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.segment import Segment, check_segment, segment_frames
 from ..video.image_sequence import ImageSequenceWriter
 from ..video.numbering import (
-    DEFAULT_RATE_NOTE, check_frame_rate, check_picture_input, is_image_sequence, is_picture_input, parse_frame_rate,
+    DEFAULT_RATE_NOTE, check_frame_rate, first_picture_number, is_image_sequence, is_picture_input, parse_frame_rate,
 )
 from .outputs import atomic_output, atomic_sequence, check_sequence_options, check_target
 from .notes import journal_notes, memory_note, source_notes
@@ -180,7 +180,7 @@ def upscale_video(
         frame_rate = parse_frame_rate(str(frame_rate))
     check_frame_rate(frame_rate, pictures)
     if pictures:
-        check_picture_input(source)
+        first_picture_number(source)  # the reader looks at every picture; here, that there are any
     elif not source.is_file():
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
     check_target(source, target, overwrite)

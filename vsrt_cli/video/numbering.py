@@ -76,9 +76,13 @@ def numbered_files(target: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def in_sequence(target: Path, path: Path) -> bool:
-    """Whether writing the sequence ``target`` could write the file ``path``."""
-    return path.parent.resolve() == target.parent.resolve() and bool(_name_pattern(target).fullmatch(path.name))
+def writes_any(target: Path, paths: list[Path]) -> bool:
+    """Whether writing the sequence ``target`` could write any of ``paths`` (files of one
+    folder, such as an input sequence)."""
+    if not paths or paths[0].parent.resolve() != target.parent.resolve():
+        return False
+    pattern = _name_pattern(target)
+    return any(pattern.fullmatch(path.name) for path in paths)
 
 
 def _name_pattern(target: Path) -> re.Pattern:
@@ -123,9 +127,19 @@ def no_picture_matches(source: Path) -> str:
     return f"input not found: no picture matches {source}{hint}"
 
 
+def first_picture_number(source: Path) -> int:
+    """The lowest frame number of an input sequence, from the folder's listing alone
+    (for every open of it); InputError when it has none."""
+    found = numbered_files(source)
+    if not found:
+        raise InputError(no_picture_matches(source))
+    return found[0][0]
+
+
 def check_picture_input(source: Path) -> tuple[int, int]:
-    """(first frame number, frames) of an input sequence; InputError when it has no
-    picture, or a gap: FFmpeg would stop reading at the gap, silently."""
+    """(first frame number, frames) of an input sequence, every picture looked at (once a
+    run: a film is some 170,000 of them); InputError when it has no picture, an empty one,
+    or a gap: FFmpeg would stop reading at either, silently."""
     found = numbered_files(source)
     if not found:
         raise InputError(no_picture_matches(source))
@@ -179,7 +193,7 @@ def check_frame_rate(frame_rate, pictures: bool) -> None:
 
 def input_options(source: Path, frame_rate) -> dict[str, str]:
     """FFmpeg's image2 demuxer options for reading ``source`` at ``frame_rate``."""
-    first, _ = check_picture_input(source)
+    first = first_picture_number(source)
     rate = Fraction(frame_rate if frame_rate is not None else DEFAULT_INPUT_RATE)
     return {"framerate": f"{rate.numerator}/{rate.denominator}", "start_number": str(first)}
 
@@ -188,4 +202,4 @@ def _names(folder: Path) -> list[str]:
     try:
         return [entry.name for entry in folder.iterdir()]
     except OSError as error:
-        raise OutputError(f"cannot list the output folder {folder}: {error.strerror or error}") from None
+        raise OutputError(f"cannot list the folder {folder}: {error.strerror or error}") from None

@@ -62,6 +62,7 @@ class VideoInfo:
     video_metadata: dict = field(default_factory=dict, hash=False, compare=False)
     frames_exact: bool = False  # n_frames is the container's own count, not duration x rate
     cover_art: bool = False  # the picture is an attached picture (an audio file's cover)
+    first_picture: int | None = None  # numbered pictures: the number of the first; None: a video
 
 
 def probe(path, frame_rate=None) -> VideoInfo:
@@ -72,7 +73,8 @@ def probe(path, frame_rate=None) -> VideoInfo:
     try:
         info = _inspect(container, path)
         if is_picture_input(path):  # the files are the count, not duration x rate
-            info = replace(info, n_frames=check_picture_input(path)[1], frames_exact=True)
+            first, count = check_picture_input(path)
+            info = replace(info, n_frames=count, frames_exact=True, first_picture=first)
         return info
     except InputError:
         raise

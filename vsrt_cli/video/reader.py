@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._open import av_reason, open_input
-from .numbering import check_picture_input, frame_path, is_picture_input
+from .numbering import frame_path
 from .colour import resolve_colour
 from .convert import frame_to_rgb
 from .deinterlace import Deinterlacer, check_deinterlace_mode
@@ -79,10 +79,10 @@ class VideoReader:
         self.deinterlace = check_deinterlace_mode(deinterlace)
         self.path = Path(path)
         self._frame_rate = frame_rate  # of numbered pictures; a video has its own
+        self.info: VideoInfo = probe(self.path, frame_rate)
         # Numbered pictures are read strictly: a picture that does not decode is a frame
         # missing from the film, not damage to step over (see _picture_lost).
-        self._first_picture = check_picture_input(self.path)[0] if is_picture_input(self.path) else None
-        self.info: VideoInfo = probe(self.path, frame_rate)
+        self._first_picture = self.info.first_picture
         self.keep_timestamps = resume_at is not None
         if resume_at is not None:  # from that frame on, on the file's own clock
             segment = Segment(max(Fraction(0), Fraction(resume_at) * self.info.time_base - self.origin))
