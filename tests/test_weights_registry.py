@@ -149,8 +149,39 @@ def test_imported_model_resolves_into_the_user_weights_dir(tmp_path, monkeypatch
     monkeypatch.setenv("VSRT_REGISTRY", str(manifest))
     target = tmp_path / "home" / "by-hand.safetensors"
     target.parent.mkdir()
-    target.write_bytes(b"placeholder")
+    save_checkpoint(VSRTransformer(TINY), target)
     assert resolve_weights("by-hand") == target
+
+
+def test_a_cut_short_file_is_damaged_not_installed(tmp_path, monkeypatch, capsys):
+    # A copy by hand, or a disk that filled, leaves a file no run can load: `vsrt models`
+    # says so, and loading says how to put it right, instead of listing it as installed.
+    _, manifest = tiny_bundle(tmp_path / "bundle")
+    monkeypatch.setenv("VSRT_REGISTRY", str(manifest))
+    whole = save_checkpoint(VSRTransformer(TINY), tmp_path / "whole.safetensors").read_bytes()
+    imported = tmp_path / "home" / "by-hand.safetensors"
+    imported.parent.mkdir()
+    imported.write_bytes(whole[: len(whole) // 2])
+    bundled = tmp_path / "bundle" / "tiny.safetensors"
+    bundled.write_bytes(bundled.read_bytes()[:-100])
+
+    code, out, _ = run_cli(["models", "--json"], capsys)
+    rows = {row["name"]: row for row in json.loads(out)["models"]}
+    assert code == 0
+    assert not rows["by-hand"]["installed"] and rows["by-hand"]["damaged"]
+    assert "import it again: vsrt import-weights by_hand.pth -y" in rows["by-hand"]["get"]
+    assert not rows["tiny"]["installed"] and rows["tiny"]["damaged"] and "reinstall vsrt" in rows["tiny"]["get"]
+    code, out, _ = run_cli(["models"], capsys)
+    assert "by-hand: damaged; " in out and "damaged" in out.split("by-hand", 1)[1].splitlines()[0]
+    with pytest.raises(CheckpointError, match=r"import it again: vsrt import-weights by_hand.pth -y"):
+        load_model("by-hand")
+    code, _, err = run_cli(["download-weights", "by-hand"], capsys)
+    assert code == 4 and "-y" in err
+
+    imported.write_bytes(whole)
+    code, out, _ = run_cli(["models", "--json"], capsys)
+    row = {row["name"]: row for row in json.loads(out)["models"]}["by-hand"]
+    assert row["installed"] and not row["damaged"] and row["get"] is None
 
 
 def test_paths_and_unknown_names(tmp_path):

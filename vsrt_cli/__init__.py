@@ -13,22 +13,33 @@ the CLI gives it.
 
 __version__ = "0.1.0"
 
-from .errors import VsrtError  # noqa: E402
-from .inference import InferenceOptions, upscale_clip  # noqa: E402
-from .pipeline import Progress, UpscaleResult, upscale_video  # noqa: E402
-from .video import EncodeOptions  # noqa: E402
-from .video.segment import Segment  # noqa: E402
-from .weights.loading import load_model  # noqa: E402
+# Where each public name lives. They load on first use (PEP 562), so that `import vsrt_cli`
+# and the `vsrt` script start without torch: a Ctrl-C during that import is then the CLI's
+# to report, and `vsrt --version` answers at once.
+_PUBLIC = {
+    "EncodeOptions": ".video",
+    "InferenceOptions": ".inference",
+    "Progress": ".pipeline",
+    "Segment": ".video.segment",
+    "UpscaleResult": ".pipeline",
+    "VsrtError": ".errors",
+    "load_model": ".weights.loading",
+    "upscale_clip": ".inference",
+    "upscale_video": ".pipeline",
+}
 
-__all__ = [
-    "EncodeOptions",
-    "InferenceOptions",
-    "Progress",
-    "Segment",
-    "UpscaleResult",
-    "VsrtError",
-    "__version__",
-    "load_model",
-    "upscale_clip",
-    "upscale_video",
-]
+__all__ = sorted([*_PUBLIC, "__version__"])
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'vsrt_cli' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(_PUBLIC[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})

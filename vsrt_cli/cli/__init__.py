@@ -16,7 +16,6 @@ import click
 
 from .. import __version__
 from ..errors import EXIT_FAILURE, EXIT_USAGE, Terminated, VsrtError, interrupt_exit_code
-from ..inference.allocator import keep_freed_memory
 from .console import error_console
 
 
@@ -28,6 +27,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """vsrt: 4x video super-resolution with a bundled VSR-Transformer."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    from ..inference.allocator import keep_freed_memory  # torch: imported once a command runs
+
     # The process is ours: every command that runs a model gains from it (see the module).
     keep_freed_memory()
     # SVT-AV1 (10-bit WebM) prints a 20-line banner and warnings to stderr itself, past
@@ -36,8 +37,13 @@ def cli(ctx: click.Context, debug: bool) -> None:
     os.environ.setdefault("SVT_LOG", "1")
 
 
-# Sub-commands register themselves on ``cli`` when imported.
-from . import commands  # noqa: E402,F401
+def _register_commands() -> None:
+    """Import the sub-commands, which register themselves on ``cli``.
+
+    Called inside :func:`main`'s error handling, not at import: they import torch, which
+    takes seconds, and a Ctrl-C in those seconds is an interrupt like any other.
+    """
+    from . import commands  # noqa: F401
 
 
 def _debug_requested(argv: list[str]) -> bool:
@@ -74,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         args = ["--debug", *(a for a in args if a != "--debug")]
     previous = _terminate_like_ctrl_c()
     try:
+        _register_commands()
         code = cli.main(args=args, prog_name="vsrt", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code

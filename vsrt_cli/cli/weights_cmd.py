@@ -13,7 +13,7 @@ from rich.table import Table
 from ..errors import EXIT_PARTIAL, UsageError, VsrtError, WeightsMissingError
 from ..models.vsrt import SELF_FLOW_MODES
 from ..weights.checkpoint import describe_config
-from ..weights.loading import installed_path
+from ..weights.loading import damage, installed_path
 from ..weights.registry import (
     REPO_TYPES,
     BundledSource,
@@ -51,7 +51,7 @@ def models_command(as_json: bool) -> None:
             row["name"] + (" *" if row["default"] else ""),
             row["kind"],
             row["source"]["type"],
-            "yes" if row["installed"] else "no",
+            "yes" if row["installed"] else "damaged" if row["damaged"] else "no",
             format_bytes(row["size"]),
             format_count(row["params"]),
             format_count(row["macs_per_lr_pixel"]),
@@ -68,13 +68,15 @@ def models_command(as_json: bool) -> None:
         for origin in quality_sources(row["quality"]):
             console.print(f"{row['name']}: quality {origin}", markup=False, soft_wrap=True)
         if row["get"]:
-            console.print(f"{row['name']}: not installed; {row['get']}", markup=False, soft_wrap=True)
+            state = "damaged" if row["damaged"] else "not installed"
+            console.print(f"{row['name']}: {state}; {row['get']}", markup=False, soft_wrap=True)
     console.print(f"Imported and converted weights live in {user_weights_dir()} (set VSRT_HOME to move them).")
 
 
 def describe_entry(entry: ModelEntry, registry: Registry) -> dict[str, Any]:
     path = installed_path(entry, registry)
     source = entry.source
+    problem = None if path is not None else damage(entry, registry)
     size = path.stat().st_size if path is not None else entry.size
     if isinstance(source, HubSource) and size is None:
         size = source.size
@@ -87,6 +89,7 @@ def describe_entry(entry: ModelEntry, registry: Registry) -> dict[str, Any]:
         "config": None if entry.config is None else json.loads(entry.config.to_json()),
         "source": {key: value for key, value in vars(source).items()},
         "installed": path is not None,
+        "damaged": problem is not None,
         "path": None if path is None else str(path),
         "size": size,
         "params": entry.params,
@@ -96,14 +99,17 @@ def describe_entry(entry: ModelEntry, registry: Registry) -> dict[str, Any]:
         "licence": entry.licence,
         "provenance": entry.provenance,
         "notes": entry.notes,
-        "get": None if path is not None else how_to_get(entry),
+        "get": None if path is not None else how_to_get(entry, problem),
     }
 
 
-def how_to_get(entry: ModelEntry) -> str:
+def how_to_get(entry: ModelEntry, problem: str | None = None) -> str:
     source = entry.source
     if isinstance(source, HubSource):
         return f"vsrt download-weights {entry.name}"
+    if problem is not None:
+        again = f"import it again: {source.command} -y" if isinstance(source, ImportSource) else "reinstall vsrt"
+        return f"{problem}; {again}"
     if isinstance(source, ImportSource):
         return f"download {source.filename} from {source.url}, then run: {source.command}"
     return f"its bundled file {entry.file} is not in this build of vsrt: install a release that includes it"
@@ -243,7 +249,7 @@ def report_local(entry: ModelEntry, registry: Registry, console: Any, as_json: b
     """Bundled and imported models are not downloaded: say where they are or how to get them."""
     path = installed_path(entry, registry)
     if path is None:
-        raise WeightsMissingError(f"{entry.name} is not on the Hub; {how_to_get(entry)}")
+        raise WeightsMissingError(f"{entry.name} is not on the Hub; {how_to_get(entry, damage(entry, registry))}")
     if not as_json:
         origin = "bundled with vsrt" if isinstance(entry.source, BundledSource) else "imported"
         console.print(f"{entry.name}: {origin}, nothing to download: {path}", markup=False)

@@ -8,7 +8,7 @@ from typing import Callable
 
 from torch import nn
 
-from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, VsrtError
+from ..errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, OutputError, VsrtError
 from ..inference import InferenceOptions
 from ..inference.device import choose_precision, resolve_device
 from ..inference.runner import plan_settings
@@ -18,6 +18,7 @@ from ..video.encoding import check_quality, resolve_encoder
 from ..video.numbering import is_picture_input
 from ..video.segment import Segment
 from ..plan.output_size import OutputSize
+from .claim import OutputBusyError
 from .outputs import Job, output_exists
 from .resume import check_resumable
 from .upscale import Progress, UpscaleResult, upscale_video
@@ -86,6 +87,10 @@ def _run(job, model, options, model_name, progress) -> UpscaleResult:
             progress=progress,
         )
     except VsrtError as error:
+        if options.skip_existing and _taken(error, job.target):
+            # Another worker on the same folder has it, or has just finished it.
+            note = "being written by another vsrt run" if isinstance(error, OutputBusyError) else "output exists"
+            return UpscaleResult(str(job.source), str(job.target), "skipped", model=model_name, notes=[note])
         return UpscaleResult(
             str(job.source), str(job.target), "failed", model=model_name, error=str(error), exit_code=error.exit_code
         )
@@ -94,6 +99,10 @@ def _run(job, model, options, model_name, progress) -> UpscaleResult:
         return UpscaleResult(
             str(job.source), str(job.target), "failed", model=model_name, error=message, exit_code=EXIT_FAILURE
         )
+
+
+def _taken(error: VsrtError, target) -> bool:
+    return isinstance(error, OutputBusyError) or (isinstance(error, OutputError) and output_exists(target))
 
 
 def batch_exit_code(results: list[UpscaleResult]) -> int:

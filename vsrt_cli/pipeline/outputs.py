@@ -188,7 +188,7 @@ def _name_max(folder: Path) -> int:
     return 255
 
 
-def _make_folder(folder: Path) -> list[Path]:
+def make_folder(folder: Path) -> list[Path]:
     """Make ``folder`` and its missing parents; returns the folders it made, deepest first."""
     made = [p for p in (folder, *folder.parents) if not p.exists() and not p.is_symlink()]
     try:
@@ -210,7 +210,7 @@ def atomic_output(target: Path, overwrite: bool = True) -> Iterator[Path]:
     appeared at ``target`` while the block ran (another run, another program) is kept,
     and the finished output goes beside it under a name the error gives.
     """
-    made = _make_folder(target.parent)
+    made = make_folder(target.parent)
     partial = temporary_path(target)
     finished = False
     try:
@@ -243,7 +243,7 @@ def atomic_sequence(target: Path, overwrite: bool = True) -> Iterator[Path]:
     frames after the new ones). On any exception, during the move too, the folder is as it
     was before: the hidden folder, and the folders made for it, are removed.
     """
-    made = _make_folder(target.parent)
+    made = make_folder(target.parent)
     staging = target.parent / f".{uuid.uuid4().hex[:8]}.vsrt-partial"
     finished = False
     try:

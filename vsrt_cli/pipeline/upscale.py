@@ -25,6 +25,7 @@ from ..video.image_sequence import ImageSequenceWriter
 from ..video.numbering import (
     DEFAULT_RATE_NOTE, check_frame_rate, first_picture_number, is_image_sequence, is_picture_input, parse_frame_rate,
 )
+from .claim import claim_output
 from .outputs import atomic_output, atomic_sequence, check_sequence_options, check_target
 from .notes import journal_notes, memory_note, source_notes
 from .resume import check_resumable, journal_for, kept_until_done
@@ -183,9 +184,22 @@ def upscale_video(
         first_picture_number(source)  # the reader looks at every picture; here, that there are any
     elif not source.is_file():
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
-    check_target(source, target, overwrite)
     check_resumable(resumable, segment)
     check_sequence_options(target, encode, resumable)
+    with claim_output(target):
+        # After the claim, not before: an output that a parallel run finished a moment ago is seen.
+        check_target(source, target, overwrite)
+        return _upscale_claimed(
+            source, target, model, inference=inference, encode=encode, overwrite=overwrite, deinterlace=deinterlace,
+            segment=segment, size=size, resumable=resumable, frame_rate=frame_rate, model_name=model_name,
+            progress=progress,
+        )
+
+
+def _upscale_claimed(source, target, model, *, inference, encode, overwrite, deinterlace, segment, size, resumable,
+                     frame_rate, model_name, progress) -> UpscaleResult:
+    """:func:`upscale_video` once its arguments are checked and its target is claimed."""
+    pictures = is_picture_input(source)
     sequence = is_image_sequence(target)
     journal = (
         journal_for(target, source, model, inference, encode, size, deinterlace, frame_rate) if resumable else None

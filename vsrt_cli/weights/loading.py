@@ -24,6 +24,7 @@ from .checkpoint import (
     load_checkpoint_model,
     load_spynet_checkpoint,
     read_metadata,
+    read_raw_metadata,
 )
 from .registry import BundledSource, HubSource, ImportSource, ModelEntry, Registry, load_registry
 
@@ -72,6 +73,9 @@ def entry_file(entry: ModelEntry, registry: Registry) -> Path:
                 f"model {entry.name} is not imported: download {source.filename} from {source.url},"
                 f" then run: {source.command}"
             )
+        problem = file_problem(entry, path)
+        if problem is not None:
+            raise CheckpointError(f"model {entry.name}: {problem}; import it again: {source.command} -y")
         return path
     assert isinstance(source, BundledSource)
     if not path.is_file():
@@ -135,7 +139,8 @@ def load_spynet(
 
 
 def installed_path(entry: ModelEntry, registry: Registry) -> Path | None:
-    """Where ``entry`` is installed, without hashing anything; None if it is not."""
+    """Where ``entry`` is installed and whole, as far as its size and header show (nothing
+    is hashed); None if it is not installed or its file is damaged (see :func:`damage`)."""
     source = entry.source
     if isinstance(source, HubSource) and not source.needs_conversion:
         from .download import cached_hub_file
@@ -148,7 +153,36 @@ def installed_path(entry: ModelEntry, registry: Registry) -> Path | None:
         from .download import converted_is_current
 
         return path if converted_is_current(path, source.sha256) else None
-    return path
+    return path if file_problem(entry, path) is None else None
 
 
-__all__ = ["installed_path", "load_model", "load_spynet", "resolve_weights"]
+def damage(entry: ModelEntry, registry: Registry) -> str | None:
+    """What is wrong with a bundled or imported model's file, if it is there and damaged.
+
+    A Hub model's converted file that is not current is stale, not damaged:
+    ``download-weights`` converts it again by itself.
+    """
+    if isinstance(entry.source, HubSource):
+        return None
+    path = registry.local_path(entry)
+    return file_problem(entry, path) if path is not None and path.is_file() else None
+
+
+def file_problem(entry: ModelEntry, path: Path) -> str | None:
+    """What is wrong with the file of a bundled or imported model, found cheaply (its size
+    against the registry's, its safetensors header against its length); None if nothing is.
+
+    A file cut short (a copy by hand, a disk that filled) would otherwise be listed as
+    installed and fail only when a run loads it.
+    """
+    size = path.stat().st_size
+    if isinstance(entry.source, BundledSource) and entry.size is not None and size != entry.size:
+        return f"{path} has {size} bytes, expected {entry.size}"
+    try:
+        read_raw_metadata(path)
+    except CheckpointError as exc:
+        return str(exc)
+    return None
+
+
+__all__ = ["damage", "installed_path", "load_model", "load_spynet", "resolve_weights"]

@@ -1,0 +1,115 @@
+"""One run per output at a time: parallel workers over one folder split it between them."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from cli_runner import run_cli
+from media import make_video
+from tiny_models import tiny_model
+from vsrt_cli.errors import OutputError
+from vsrt_cli.pipeline.claim import OutputBusyError, claim_output, lock_path
+from vsrt_cli.weights.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    return save_checkpoint(tiny_model(), tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+
+
+def test_a_claimed_output_is_busy_for_any_other_claim_until_released(tmp_path):
+    target = tmp_path / "out.mp4"
+    with claim_output(target):
+        assert lock_path(target).is_file()
+        with pytest.raises(OutputBusyError, match=rf"out.mp4: another vsrt run \(process {os.getpid()}\) is writing"):
+            with claim_output(target):
+                pass
+    assert os.listdir(tmp_path) == []  # the lock file goes with the claim
+    with claim_output(target):
+        pass
+
+
+def test_a_failed_claim_removes_the_folders_it_made(tmp_path):
+    target = tmp_path / "new" / "deeper" / "%06d.png"
+    with pytest.raises(OutputError, match="already exists"):
+        with claim_output(target):
+            assert target.parent.is_dir()
+            raise OutputError("already exists")
+    assert os.listdir(tmp_path) == []
+
+
+def test_lock_names_stay_short_and_distinct(tmp_path):
+    long_one = tmp_path / ("é" * 120 + ".mp4")
+    assert len(lock_path(long_one).name.encode()) < 255
+    assert lock_path(tmp_path / "a.mp4") != lock_path(tmp_path / "a.mkv")
+
+
+def test_a_killed_run_leaves_no_claim_behind(tmp_path):
+    target = tmp_path / "out.mp4"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from vsrt_cli.pipeline.claim import claim_output
+        with claim_output(Path({str(target)!r})):
+            print("claimed", flush=True)
+            time.sleep(60)
+        """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "claimed"
+        with pytest.raises(OutputBusyError, match=f"process {holder.pid}"):
+            with claim_output(target):
+                pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert lock_path(target).exists()  # the name stays; the lock does not
+    with claim_output(target):
+        pass
+    assert not lock_path(target).exists()
+
+
+def test_a_batch_skips_what_another_run_is_writing_with_skip_existing(tmp_path, weights, capsys):
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        make_video(inputs / name, width=16, height=16, frames=3)
+    out = tmp_path / "out"
+    args = ["upscale", inputs, "-o", out, "--weights", weights, "--device", "cpu", "--json"]
+    with claim_output(out / "a.mp4"):  # another worker is on a.mp4
+        code, stdout, _ = run_cli([*args, "--skip-existing"], capsys)
+        records = {os.path.basename(r["source"]): r for r in map(json.loads, stdout.splitlines())}
+        assert code == 0
+        assert records["a.mp4"]["status"] == "skipped" and records["a.mp4"]["notes"] == ["being written by another vsrt run"]
+        assert records["b.mp4"]["status"] == "ok" and (out / "b.mp4").is_file()
+        assert not (out / "a.mp4").exists()
+
+        code, stdout, _ = run_cli([*args, "-y"], capsys)  # without --skip-existing it is an error, not a skip
+        records = {os.path.basename(r["source"]): r for r in map(json.loads, stdout.splitlines())}
+        assert code == 3 and records["a.mp4"]["status"] == "failed"
+        assert "another vsrt run" in records["a.mp4"]["error"] and records["b.mp4"]["status"] == "ok"
+    code, _, _ = run_cli([*args, "--skip-existing"], capsys)
+    assert code == 0 and (out / "a.mp4").is_file()
+    assert sorted(os.listdir(out)) == ["a.mp4", "b.mp4"]
+
+
+def test_two_processes_on_one_folder_each_write_each_output_once(tmp_path, weights):
+    inputs = tmp_path / "videos"
+    inputs.mkdir()
+    for index in range(4):
+        make_video(inputs / f"{index}.mp4", width=16, height=16, frames=3)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "vsrt_cli", "upscale", str(inputs), "-o", str(out), "--weights", str(weights),
+               "--device", "cpu", "--threads", "1", "--skip-existing", "--json"]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [worker.communicate(timeout=300) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], [err for _, err in results]
+    records = [json.loads(line) for stdout, _ in results for line in stdout.splitlines()]
+    written = sorted(os.path.basename(r["source"]) for r in records if r["status"] == "ok")
+    assert written == ["0.mp4", "1.mp4", "2.mp4", "3.mp4"]  # each once, by one worker or the other
+    assert sorted(os.listdir(out)) == written

@@ -1,0 +1,105 @@
+"""One run per output at a time, so that several vsrt processes can share a batch.
+
+Two runs writing one target (two shell loops over one folder, a script started twice)
+would each do the whole work, read each other's resume journal, and mix the pictures of a
+sequence. A run claims its target with an advisory lock on a hidden file beside it; a
+second run finds the claim taken and is told so (with --skip-existing it moves on to the
+next input instead, which is how parallel workers split a folder). The lock goes with the
+process, so a run that is killed leaves no claim behind; a crashed run's lock file is only
+a name, taken over by the next run.
+
+Where the system has no ``fcntl`` (Windows), nothing is claimed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import OutputError
+from .outputs import make_folder
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+
+LOCK_SUFFIX = ".vsrt-lock"
+
+
+class OutputBusyError(OutputError):
+    """Another vsrt run is writing the same target."""
+
+
+def lock_path(target: Path) -> Path:
+    """The hidden lock file of ``target``: a short, fixed-length name, whatever the target's."""
+    digest = hashlib.sha256(target.name.encode(errors="surrogateescape")).hexdigest()[:16]
+    stem = target.stem.encode(errors="surrogateescape")[:64].decode(errors="ignore")
+    return target.with_name(f".{stem}.{digest}{LOCK_SUFFIX}")
+
+
+@contextlib.contextmanager
+def claim_output(target: Path) -> Iterator[None]:
+    """Hold ``target`` for this run; raise OutputBusyError if another run holds it.
+
+    Makes the target's folder if needed (the lock file lives there) and, if the block
+    fails, removes the folders it made once they are empty again.
+    """
+    if fcntl is None:
+        yield
+        return
+    made = make_folder(target.parent)
+    succeeded = False
+    try:
+        handle = _lock(target)
+        try:
+            yield
+            succeeded = True
+        finally:
+            # Removed while still locked: a run that opens the name after this finds a new
+            # file, and one that opened it before sees it gone (see _lock).
+            with contextlib.suppress(OSError):
+                os.unlink(lock_path(target))
+            os.close(handle)
+    finally:
+        if not succeeded:
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only if still empty
+
+
+def _lock(target: Path) -> int:
+    path = lock_path(target)
+    while True:
+        try:
+            handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise OutputError(f"cannot write {target}: {error.strerror or error}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(handle)
+            os.close(handle)
+            raise OutputBusyError(
+                f"{target}: another vsrt run{holder} is writing it; wait for it to finish, or write elsewhere"
+            ) from None
+        except OSError:
+            # A file system without locks (some network shares): run unclaimed, as before.
+            return handle
+        # The holder before us may have removed the name between our open and our lock:
+        # then the lock is on a file nobody else will find, and the name is taken afresh.
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(handle).st_ino:
+                os.ftruncate(handle, 0)
+                os.write(handle, f"{os.getpid()}\n".encode())
+                return handle
+        os.close(handle)
+
+
+def _read_holder(handle: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f" (process {int(os.pread(handle, 32, 0).decode().strip())})"
+    return ""
