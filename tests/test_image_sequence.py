@@ -172,6 +172,8 @@ def test_cli_dry_run_names_the_picture_encoder(tmp_path, weights, capsys):
     (["-o", "{tmp}/f_%04d.png", "--codec", "libx264"], "--codec: for video outputs"),
     (["-o", "{tmp}/f_%04d.png", "-e", "tune=film"], "-e: for video outputs"),
     (["-o", "{tmp}/f_%04d.png", "--resumable"], "--resumable is for video outputs"),
+    (["-o", "{tmp}/f_%04d.png", "--crf", "18"], "--crf: for video outputs"),  # typed, though the default
+    (["-o", "{tmp}/f_%04d.png", "--preset", "medium"], "--preset: for video outputs"),
     (["{src}", "-o", "{tmp}/f_%04d.png"], "the output of one input video"),
 ])
 def test_cli_refuses_what_a_sequence_cannot_do(tmp_path, weights, capsys, args, message):

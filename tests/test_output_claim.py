@@ -113,3 +113,49 @@ def test_two_processes_on_one_folder_each_write_each_output_once(tmp_path, weigh
     written = sorted(os.path.basename(r["source"]) for r in records if r["status"] == "ok")
     assert written == ["0.mp4", "1.mp4", "2.mp4", "3.mp4"]  # each once, by one worker or the other
     assert sorted(os.listdir(out)) == written
+
+
+def test_a_dry_run_says_what_the_run_would_do_about_an_output_being_written(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    target = tmp_path / "out.mp4"
+    args = ["upscale", source, "-o", target, "--weights", weights, "--dry-run"]
+    with claim_output(target):
+        code, out, err = run_cli([*args, "--json"], capsys)
+        assert code == 1 and f"another vsrt run (process {os.getpid()}) is writing it" in err
+        assert json.loads(out)["status"] == "failed"
+        code, out, _ = run_cli([*args, "--json", "--skip-existing"], capsys)
+        assert code == 0 and json.loads(out)["status"] == "skipped"
+        code, out, _ = run_cli([*args, "--skip-existing"], capsys)
+        assert code == 0 and "being written by another vsrt run, skipped (--skip-existing)" in out
+    code, out, _ = run_cli([*args, "--json"], capsys)
+    assert code == 0 and json.loads(out)["status"] == "planned"
+    assert os.listdir(tmp_path) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_picture_names_too_long_for_the_file_system_are_refused_before_any_work(tmp_path, weights, capsys, dry_run):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    target = tmp_path / "out" / ("a" * 246 + "%06d.png")  # a legal name; its pictures' names are 256 bytes
+    code, _, err = run_cli(["upscale", source, "-o", target, "--weights", weights, "-q"] + ["--dry-run"] * dry_run,
+                           capsys)
+    assert code == 1 and "would be too long for the file system" in err
+    assert os.listdir(tmp_path) == ["in.mp4"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in a folder without write permission")
+def test_a_dry_run_refuses_a_folder_the_run_could_not_write_in(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o555)
+    code, _, err = run_cli(["upscale", source, "-o", closed / "new" / "o.mp4", "--weights", weights, "--dry-run"], capsys)
+    assert code == 1 and "permission denied" in err
+    code, _, err = run_cli(["upscale", source, "-o", closed / "o.mp4", "--weights", weights, "-q"], capsys)
+    assert code == 1 and "Permission denied" in err  # the run's own words for it
+
+
+def test_a_dry_run_refuses_an_output_folder_that_is_a_file(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    (tmp_path / "taken").write_text("a file")
+    code, _, err = run_cli(["upscale", source, "-o", tmp_path / "taken" / "o.mp4", "--weights", weights, "--dry-run"],
+                           capsys)
+    assert code == 1 and "taken is a file" in err

@@ -7,17 +7,21 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ..errors import Terminated, UsageError, VsrtError, interrupt_exit_code
 from ..inference import InferenceOptions
 from ..pipeline import BatchOptions, Job, UpscaleResult, batch_exit_code, plan_jobs, run_job
 from ..pipeline.batch import check_batch_options
-from ..pipeline.outputs import check_sequence_options, check_target, output_exists
+from ..pipeline.claim import OutputBusyError, check_unclaimed
+from ..pipeline.outputs import (
+    check_sequence_options, check_target, check_writable, output_exists, refuse_video_flags,
+)
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
 from ..video.deinterlace import DEINTERLACE_MODES
 from ..plan.output_size import MODEL_SCALE, OutputSize
-from ..video.numbering import check_frame_rate, is_picture_input, parse_frame_rate
+from ..video.numbering import check_frame_rate, is_image_sequence, is_picture_input, parse_frame_rate
 from ..video.segment import Segment, parse_time
 from ..weights.loading import load_model
 from . import cli
@@ -116,6 +120,7 @@ def upscale_command(
     if overwrite and skip_existing:
         raise UsageError("use either -y/--overwrite or --skip-existing, not both")
     jobs = plan_jobs(list(inputs), output, recursive)
+    check_picture_output_flags(jobs)
     rate = parse_frame_rate(frame_rate) if frame_rate is not None else None
     if rate is not None and not any(is_picture_input(job.source) for job in jobs):
         check_frame_rate(rate, pictures=False)  # the error: there is nothing it applies to
@@ -151,6 +156,15 @@ def upscale_command(
     code = batch_exit_code(results)
     if code:
         raise click.exceptions.Exit(code)
+
+
+def check_picture_output_flags(jobs: list[Job]) -> None:
+    """--crf and --preset typed for a picture sequence are refused even at their default
+    values, which the library cannot tell from values not given."""
+    context = click.get_current_context()
+    typed = [f"--{name}" for name in ("crf", "preset") if context.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+    if any(is_image_sequence(job.target) for job in jobs):
+        refuse_video_flags(typed)
 
 
 def output_size_option(scale: str | None, height: str | None) -> OutputSize:
@@ -192,7 +206,15 @@ def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     """One job's plan, with what the run would do about an existing output."""
     if options.skip_existing and output_exists(job.target):
         return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped", "exists": True}
+    try:
+        check_unclaimed(job.target)
+    except OutputBusyError as busy:
+        if not options.skip_existing:
+            raise
+        return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped",
+                "exists": False, "notes": [str(busy)]}
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
+    check_writable(job.target)
     check_sequence_options(job.target, options.encode, options.resumable)
     plan = plan_job(
         job, model, options.inference, options.deinterlace, options.encode, options.segment, options.size,

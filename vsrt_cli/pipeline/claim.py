@@ -83,9 +83,7 @@ def _lock(target: Path) -> int:
         except BlockingIOError:
             holder = _read_holder(handle)
             os.close(handle)
-            raise OutputBusyError(
-                f"{target}: another vsrt run{holder} is writing it; wait for it to finish, or write elsewhere"
-            ) from None
+            raise _busy(target, holder) from None
         except OSError:
             # A file system without locks (some network shares): run unclaimed, as before.
             return handle
@@ -97,6 +95,28 @@ def _lock(target: Path) -> int:
                 os.write(handle, f"{os.getpid()}\n".encode())
                 return handle
         os.close(handle)
+
+
+def check_unclaimed(target: Path) -> None:
+    """Raise OutputBusyError if another run holds ``target``, without claiming it (``--dry-run``)."""
+    if fcntl is None:
+        return
+    try:
+        handle = os.open(lock_path(target), os.O_RDONLY)
+    except OSError:  # no lock file (or none we may read): nobody holds it
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _busy(target, _read_holder(handle)) from None
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _busy(target: Path, holder: str) -> OutputBusyError:
+    return OutputBusyError(f"{target}: another vsrt run{holder} is writing it; wait for it to finish, or write elsewhere")
 
 
 def _read_holder(handle: int) -> str:

@@ -148,7 +148,8 @@ def _video_output(job: Job, encode: EncodeOptions | None, info, out_w: int, out_
 
 def describe_plan(plan: dict) -> str:
     if plan.get("status") == "skipped":
-        return f"{plan['source']} -> {plan['output']}: exists, skipped (--skip-existing)"
+        why = "exists" if plan["exists"] else "being written by another vsrt run"
+        return f"{plan['source']} -> {plan['output']}: {why}, skipped (--skip-existing)"
     streams = ", ".join(f"#{s['index']} {s['kind']} {s['codec']}" for s in plan["streams"])
     width, height = plan["size"]
     out_w, out_h = plan["output_size"]

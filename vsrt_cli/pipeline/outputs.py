@@ -14,8 +14,8 @@ from ..errors import OutputError, UsageError
 from ..video.containers import FALLBACK_EXTENSION, writable_extension
 from ..video.encoding import EncodeOptions
 from ..video.numbering import (
-    check_sequence_name, is_image_sequence, is_picture_input, no_picture_matches, sequence_files,
-    suggest_pattern, writes_any,
+    FIRST_NUMBER, check_sequence_name, frame_path, is_image_sequence, is_picture_input, no_picture_matches,
+    sequence_files, suggest_pattern, writes_any,
 )
 
 VIDEO_EXTENSIONS = frozenset(
@@ -124,6 +124,10 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
     """Refuse to write over an input, or over an existing file without ``overwrite``."""
     check_sequence_name(target)
     if is_image_sequence(target):
+        first = frame_path(target, FIRST_NUMBER).name
+        if len(first.encode(errors="surrogateescape")) > _name_max(_nearest_folder(target)):
+            # The pattern is a legal name; its pictures' names, with the digits in, may not be.
+            raise OutputError(f"{target}: the pictures' names ({first}) would be too long for the file system")
         existing = sequence_files(target)
         _check_no_folder_in_the_way(target, existing)
         if is_picture_input(source) and writes_any(target, sequence_files(source)):
@@ -145,6 +149,31 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
             raise OutputError(f"{target}: already exists (use -y/--overwrite to replace it)")
 
 
+def check_writable(target: Path) -> None:
+    """Refuse a target whose folder this process may not write in (read-only, not ours).
+
+    A run finds this out when it claims the target; ``--dry-run``, which writes nothing,
+    asks the system instead, so that its plan is not "planned" for a run that would fail.
+    """
+    folder = _nearest_folder(target)
+    if not folder.is_dir():
+        raise OutputError(f"cannot make the output folder {target.parent}: {folder} is a file")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        reason = "read-only file system" if _read_only(folder) else "permission denied"
+        raise OutputError(f"cannot write {target}: {reason} ({folder})")
+
+
+def _nearest_folder(target: Path) -> Path:
+    """The target's folder, or the deepest of its parents that exists (the run makes the rest)."""
+    return next((p for p in (target.parent, *target.parent.parents) if os.path.lexists(p)), target.parent)
+
+
+def _read_only(folder: Path) -> bool:
+    with contextlib.suppress(OSError, AttributeError):
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    return False
+
+
 def _check_no_folder_in_the_way(target: Path, existing: list[Path]) -> None:
     """A folder named like a frame is never replaced: it may hold anything."""
     folder = next((path for path in existing if path.is_dir() and not path.is_symlink()), None)
@@ -163,9 +192,14 @@ def check_sequence_options(target: Path, encode: EncodeOptions | None, resumable
         ("--codec", encode.codec), ("--pix-fmt", encode.pix_fmt), ("-e", encode.encoder_options),
         ("--crf", encode.crf != default.crf), ("--preset", encode.preset != default.preset),
     ) if value]
-    if asked:
+    refuse_video_flags(asked)
+
+
+def refuse_video_flags(flags: list[str]) -> None:
+    """The error for video-only options given for a picture sequence, if any were."""
+    if flags:
         raise UsageError(
-            f"{', '.join(asked)}: for video outputs; a picture sequence's format is its extension"
+            f"{', '.join(flags)}: for video outputs; a picture sequence's format is its extension"
             " (.png or .tif, 16-bit for sources of more than 8 bits)"
         )
 
