@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -58,3 +59,40 @@ def test_a_ctrl_c_while_the_commands_import_is_an_interrupt_not_a_traceback():
     )
     assert done.returncode == 130
     assert done.stderr == "vsrt: interrupted\n"
+
+
+def test_after_the_first_stop_signal_later_ones_are_ignored_until_exit():
+    # A second Ctrl-C must not cut short the removal of the partial output.
+    import signal
+
+    from vsrt_cli import cli
+
+    previous = cli._handle_stop_signals()
+    try:
+        assert signal.getsignal(signal.SIGINT) is cli._stop
+        with pytest.raises(KeyboardInterrupt):
+            cli._stop(signal.SIGINT, None)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        cli._restore_signals(previous)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # kept until the process exits
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
+def test_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path):
+    # As a shell's background job is: Ctrl-C at the terminal is for the foreground program.
+    import signal
+
+    from media import make_video
+
+    source = make_video(tmp_path / "in.mp4", width=32, height=32, frames=6)
+    command = [sys.executable, "-m", "vsrt_cli", "upscale", str(source), "-o", str(tmp_path / "out.mp4"), "-q",
+               "--threads", "1"]
+    run = subprocess.Popen(command, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    for _ in range(3):
+        time.sleep(1)
+        run.send_signal(signal.SIGINT)
+    assert run.wait(timeout=300) == 0
+    assert (tmp_path / "out.mp4").is_file()

@@ -15,6 +15,8 @@ from media import make_video
 from tiny_models import tiny_model
 from vsrt_cli.errors import OutputError
 from vsrt_cli.pipeline.claim import OutputBusyError, claim_output, lock_path
+from vsrt_cli.pipeline.outputs import temporary_path
+from vsrt_cli.pipeline.resume import journal_path
 from vsrt_cli.weights.checkpoint import save_checkpoint
 
 
@@ -44,10 +46,17 @@ def test_a_failed_claim_removes_the_folders_it_made(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_lock_names_stay_short_and_distinct(tmp_path):
-    long_one = tmp_path / ("é" * 120 + ".mp4")
-    assert len(lock_path(long_one).name.encode()) < 255
-    assert lock_path(tmp_path / "a.mp4") != lock_path(tmp_path / "a.mkv")
+def test_hidden_names_fit_the_file_system_and_stay_distinct(tmp_path):
+    assert lock_path(tmp_path / "a.mp4").name == ".a.mp4.vsrt-lock"
+    assert journal_path(tmp_path / "a.mp4").name == ".a.mp4.vsrt-resume"
+    # Legal names of 250 bytes, two-byte characters, differing only at their ends.
+    first, second = (tmp_path / ("é" * 120 + end + ".mp4") for end in ("aa", "ab"))
+    for name_of in (lock_path, journal_path, temporary_path):
+        names = [name_of(target).name for target in (first, second)]
+        assert all(len(name.encode()) <= 255 and name.startswith(".é") for name in names)
+        assert names[0] != names[1]
+    assert lock_path(first) == lock_path(first)  # the same on every run
+    assert temporary_path(first).suffix == ".mp4"
 
 
 def test_a_killed_run_leaves_no_claim_behind(tmp_path):
@@ -82,7 +91,8 @@ def test_a_batch_skips_what_another_run_is_writing_with_skip_existing(tmp_path, 
     out = tmp_path / "out"
     args = ["upscale", inputs, "-o", out, "--weights", weights, "--device", "cpu", "--json"]
     with claim_output(out / "a.mp4"):  # another worker is on a.mp4
-        code, stdout, _ = run_cli([*args, "--skip-existing"], capsys)
+        code, stdout, stderr = run_cli([*args, "--skip-existing"], capsys)
+        assert f"skipped {inputs / 'a.mp4'}: {out / 'a.mp4'} is being written by another vsrt run" in stderr
         records = {os.path.basename(r["source"]): r for r in map(json.loads, stdout.splitlines())}
         assert code == 0
         assert records["a.mp4"]["status"] == "skipped" and records["a.mp4"]["notes"] == ["being written by another vsrt run"]
@@ -148,9 +158,9 @@ def test_a_dry_run_refuses_a_folder_the_run_could_not_write_in(tmp_path, weights
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o555)
     code, _, err = run_cli(["upscale", source, "-o", closed / "new" / "o.mp4", "--weights", weights, "--dry-run"], capsys)
-    assert code == 1 and "permission denied" in err
+    assert code == 1 and f"cannot write {closed / 'new' / 'o.mp4'}: Permission denied" in err
     code, _, err = run_cli(["upscale", source, "-o", closed / "o.mp4", "--weights", weights, "-q"], capsys)
-    assert code == 1 and "Permission denied" in err  # the run's own words for it
+    assert code == 1 and f"cannot write {closed / 'o.mp4'}: Permission denied" in err  # the run says the same
 
 
 def test_a_dry_run_refuses_an_output_folder_that_is_a_file(tmp_path, weights, capsys):
@@ -159,3 +169,29 @@ def test_a_dry_run_refuses_an_output_folder_that_is_a_file(tmp_path, weights, ca
     code, _, err = run_cli(["upscale", source, "-o", tmp_path / "taken" / "o.mp4", "--weights", weights, "--dry-run"],
                            capsys)
     assert code == 1 and "taken is a file" in err
+
+
+def test_what_killed_runs_left_of_this_output_goes_and_nothing_else(tmp_path, weights, capsys):
+    source = make_video(tmp_path / "in.mp4", width=16, height=16, frames=2)
+    target = tmp_path / "out.mp4"
+    stale = temporary_path(target)
+    stale.write_bytes(b"x" * 1000)  # what `kill -9` leaves of a run of out.mp4
+    others = temporary_path(tmp_path / "other.mp4")
+    others.write_bytes(b"y")  # another output's: maybe a live run's
+    code, out, err = run_cli(["upscale", source, "-o", target, "--weights", weights, "--json"], capsys)
+    assert code == 0, err
+    assert "removed 1 partial output(s) of this output left by a run that was killed" in json.loads(out)["notes"][0]
+    assert sorted(os.listdir(tmp_path)) == sorted(["in.mp4", "out.mp4", others.name])
+
+    pictures = tmp_path / "frames" / "%04d.png"
+    pictures.parent.mkdir()
+    dead, interrupted = temporary_path(pictures), temporary_path(pictures)
+    dead.mkdir()
+    (dead / "0001.png").write_bytes(b"new")
+    (interrupted / "earlier").mkdir(parents=True)  # killed while replacing an earlier sequence
+    (interrupted / "earlier" / "0001.png").write_bytes(b"old")
+    code, out, err = run_cli(["upscale", source, "-o", pictures, "--weights", weights, "--json"], capsys)
+    notes = " ".join(json.loads(out)["notes"])
+    assert code == 0, err
+    assert "removed 1 partial output(s)" in notes and "holds earlier pictures" in notes
+    assert not dead.exists() and (interrupted / "earlier" / "0001.png").read_bytes() == b"old"

@@ -91,6 +91,26 @@ def test_a_journal_of_other_settings_is_replaced(tmp_path):
     assert other.resumption is None and "of another source or other settings: the run starts over" in other.note
 
 
+def test_an_empty_journal_is_said_to_be_empty(tmp_path):
+    target = tmp_path / "film.mkv"
+    journal_path(target).write_bytes(b"")  # its run was killed before it wrote anything
+    journal = Journal(target, {"crf": 18})
+    assert journal.resumption is None and "journal beside the output is empty" in journal.note
+    journal.start()  # and one started is never empty: it names its run at once
+    assert journal_path(target).stat().st_size > 0
+    journal.close()
+
+
+def test_an_output_name_near_the_limit_is_resumable_too(tmp_path, capsys):
+    weights = save_checkpoint(tiny_model(), tmp_path / "tiny.safetensors")
+    source = make_video(tmp_path / "clip.mp4", width=40, height=24, frames=6)
+    target = tmp_path / ("y" * 250 + ".mp4")  # `.NAME.vsrt-resume` would be 268 bytes
+    code, _, err = run_cli(["upscale", source, "-o", target, "--weights", weights, "--resumable", "-q"], capsys)
+    assert code == 0, err
+    assert len(read_frames(target).frames) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["clip.mp4", "tiny.safetensors", target.name])
+
+
 class _Stop(KeyboardInterrupt):
     pass
 

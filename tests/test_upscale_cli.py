@@ -573,7 +573,13 @@ def test_a_batch_stopped_in_a_file_says_which_in_its_json(tmp_path, weights, cap
 
     def stopped_in_b(job, *args, **kwargs):
         if job.source.name == "b.mp4":
-            raise KeyboardInterrupt
+            report = kwargs["progress"]
+
+            def stop_after_one(progress):
+                report(progress)
+                raise KeyboardInterrupt
+
+            kwargs = {**kwargs, "progress": stop_after_one}
         return real(job, *args, **kwargs)
 
     monkeypatch.setattr(upscale_cmd, "run_job", stopped_in_b)
@@ -583,3 +589,4 @@ def test_a_batch_stopped_in_a_file_says_which_in_its_json(tmp_path, weights, cap
     assert [(Path(r["source"]).name, r["status"], r["exit_code"]) for r in lines] == [
         ("a.mp4", "ok", 0), ("b.mp4", "interrupted", 130)
     ]
+    assert lines[1]["frames"] == 1  # how far it got

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -178,6 +179,15 @@ def test_a_cut_short_file_is_damaged_not_installed(tmp_path, monkeypatch, capsys
     code, _, err = run_cli(["download-weights", "by-hand"], capsys)
     assert code == 4 and "-y" in err
 
+    imported.unlink()
+    imported.mkdir()  # something else in the way
+    code, out, _ = run_cli(["models", "--json"], capsys)
+    row = {row["name"]: row for row in json.loads(out)["models"]}["by-hand"]
+    assert row["damaged"] and "is a folder, not a weights file (move it out of the way)" in row["get"]
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_model("by-hand")
+    imported.rmdir()
+
     imported.write_bytes(whole)
     code, out, _ = run_cli(["models", "--json"], capsys)
     row = {row["name"]: row for row in json.loads(out)["models"]}["by-hand"]
@@ -256,3 +266,11 @@ def test_download_of_bundled_or_unimported_models(tmp_path, monkeypatch, capsys)
     assert code == 4 and "vsrt import-weights by_hand.pth" in err
     code, _, err = run_cli(["download-weights"], capsys)
     assert code == 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file without read permission")
+def test_a_weights_file_that_cannot_be_read_is_not_called_missing(tmp_path):
+    locked = save_checkpoint(VSRTransformer(TINY), tmp_path / "locked.safetensors")
+    locked.chmod(0)
+    with pytest.raises(CheckpointError, match=r"locked.safetensors: cannot read it \(Permission denied\)"):
+        load_model(locked)

@@ -55,16 +55,37 @@ def _print_error(message: str) -> None:
     error_console().print(f"vsrt: error: {' '.join(message.split())}", markup=False, highlight=False)
 
 
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _terminate_like_ctrl_c():
-    """Handle SIGTERM as Ctrl-C is handled; returns the handler to put back."""
+def _stop(signum, frame) -> None:
+    """The first Ctrl-C or SIGTERM stops the run; later ones are ignored, so that they cannot
+    cut short the removal of the partial output (or print a traceback from an exit hook)."""
+    for each in _STOP_SIGNALS:
+        signal.signal(each, signal.SIG_IGN)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _handle_stop_signals() -> dict | None:
+    """Install :func:`_stop`; returns the handlers to put back."""
     try:
-        return signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = {each: signal.getsignal(each) for each in _STOP_SIGNALS}
+        for each, handler in previous.items():
+            if handler is not signal.SIG_IGN:  # a shell's background job ignores Ctrl-C: so do we
+                signal.signal(each, _stop)
+        return previous
     except ValueError:  # not the main thread (an embedding program's): leave signals alone
         return None
+
+
+def _restore_signals(previous: dict | None) -> None:
+    if previous is None:
+        return
+    if any(signal.getsignal(each) is signal.SIG_IGN is not handler for each, handler in previous.items()):
+        return  # a stop signal came: they stay ignored until the process has exited
+    for each, handler in previous.items():
+        if handler is not None:  # None: set outside Python, which cannot put it back
+            signal.signal(each, handler)
 
 
 def _report_interrupt(stop: BaseException) -> int:
@@ -78,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = _debug_requested(args)
     if debug:  # it belongs to the group, but `vsrt upscale --debug ...` is what people type
         args = ["--debug", *(a for a in args if a != "--debug")]
-    previous = _terminate_like_ctrl_c()
+    previous = _handle_stop_signals()
     try:
         _register_commands()
         code = cli.main(args=args, prog_name="vsrt", standalone_mode=False)
@@ -117,6 +138,5 @@ def main(argv: list[str] | None = None) -> None:
         )
         code = EXIT_FAILURE
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        _restore_signals(previous)
     sys.exit(code if isinstance(code, int) else 0)

@@ -9,6 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..pipeline import Job, UpscaleResult
+from ..pipeline.claim import BUSY_NOTE
 from ..pipeline.upscale import Progress as FrameProgress
 
 # Without a terminal, a status line this often keeps logs readable.
@@ -91,7 +92,8 @@ class ProgressReporter:
         if not self.enabled:
             return
         if result.status == "skipped":
-            self.console.print(f"skipped {result.source}: {result.output} exists", markup=False)
+            why = f"is {BUSY_NOTE}" if BUSY_NOTE in result.notes else "exists"
+            self.console.print(f"skipped {result.source}: {result.output} {why}", markup=False)
             return
         self.console.print(
             f"wrote {result.output}: {result.frames} frames {result.width}x{result.height}"

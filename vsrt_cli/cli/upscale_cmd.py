@@ -230,11 +230,19 @@ def run_batch(
     console = error_console()
     reporter = ProgressReporter(console, len(jobs), enabled=not quiet)
     job = None
+    frames_done = 0  # of the file in hand: an interrupted record says how far it got
+
+    def progress(update) -> None:
+        nonlocal frames_done
+        frames_done = update.frames_done
+        reporter.update(update)
+
     try:
         with reporter:
             for job in jobs:
+                frames_done = 0
                 reporter.start_file(job)
-                result = run_job(job, model, options, label, progress=reporter.update)
+                result = run_job(job, model, options, label, progress=progress)
                 reporter.finish_file(result)
                 results.append(result)
                 if as_json:
@@ -243,7 +251,7 @@ def run_batch(
     except KeyboardInterrupt as stop:
         if as_json and job is not None:  # a script's log says which file was stopped
             stopped = UpscaleResult(str(job.source), str(job.target), "interrupted", model=label,
-                                    exit_code=interrupt_exit_code(stop))
+                                    frames=frames_done, exit_code=interrupt_exit_code(stop))
             sys.stdout.write(json.dumps(stopped.to_dict()) + "\n")
             sys.stdout.flush()
         what = "terminated" if isinstance(stop, Terminated) else "interrupted"

@@ -14,13 +14,12 @@ Where the system has no ``fcntl`` (Windows), nothing is claimed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from pathlib import Path
 from typing import Iterator
 
 from ..errors import OutputError
-from .outputs import make_folder
+from .outputs import hidden_name, make_folder
 
 try:
     import fcntl
@@ -28,6 +27,7 @@ except ImportError:  # Windows
     fcntl = None
 
 LOCK_SUFFIX = ".vsrt-lock"
+BUSY_NOTE = "being written by another vsrt run"  # a skipped output's note, for scripts to match
 
 
 class OutputBusyError(OutputError):
@@ -35,28 +35,28 @@ class OutputBusyError(OutputError):
 
 
 def lock_path(target: Path) -> Path:
-    """The hidden lock file of ``target``: a short, fixed-length name, whatever the target's."""
-    digest = hashlib.sha256(target.name.encode(errors="surrogateescape")).hexdigest()[:16]
-    stem = target.stem.encode(errors="surrogateescape")[:64].decode(errors="ignore")
-    return target.with_name(f".{stem}.{digest}{LOCK_SUFFIX}")
+    """The hidden lock file of ``target``: ``.NAME.vsrt-lock``."""
+    return hidden_name(target, LOCK_SUFFIX)
 
 
 @contextlib.contextmanager
-def claim_output(target: Path) -> Iterator[None]:
+def claim_output(target: Path) -> Iterator[bool]:
     """Hold ``target`` for this run; raise OutputBusyError if another run holds it.
+
+    Yields whether the claim excludes other runs: False where the system has no locks.
 
     Makes the target's folder if needed (the lock file lives there) and, if the block
     fails, removes the folders it made once they are empty again.
     """
     if fcntl is None:
-        yield
+        yield False
         return
     made = make_folder(target.parent)
     succeeded = False
     try:
-        handle = _lock(target)
+        handle, exclusive = _lock(target)
         try:
-            yield
+            yield exclusive
             succeeded = True
         finally:
             # Removed while still locked: a run that opens the name after this finds a new
@@ -71,7 +71,7 @@ def claim_output(target: Path) -> Iterator[None]:
                     folder.rmdir()  # only if still empty
 
 
-def _lock(target: Path) -> int:
+def _lock(target: Path) -> tuple[int, bool]:
     path = lock_path(target)
     while True:
         try:
@@ -86,14 +86,14 @@ def _lock(target: Path) -> int:
             raise _busy(target, holder) from None
         except OSError:
             # A file system without locks (some network shares): run unclaimed, as before.
-            return handle
+            return handle, False
         # The holder before us may have removed the name between our open and our lock:
         # then the lock is on a file nobody else will find, and the name is taken afresh.
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_ino == os.fstat(handle).st_ino:
                 os.ftruncate(handle, 0)
                 os.write(handle, f"{os.getpid()}\n".encode())
-                return handle
+                return handle, True
         os.close(handle)
 
 

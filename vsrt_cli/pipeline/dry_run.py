@@ -21,6 +21,7 @@ from ..video.writer import encoder_time_base, frame_rate_of, output_notes
 from ..video.deinterlace import wants_deinterlace
 from ..video.image_sequence import picture_format, sequence_notes
 from ..video.numbering import DEFAULT_RATE_NOTE, check_frame_rate, is_image_sequence, is_picture_input
+from .claim import BUSY_NOTE
 from .outputs import Job, output_exists
 from .resume import journal_for
 
@@ -148,7 +149,7 @@ def _video_output(job: Job, encode: EncodeOptions | None, info, out_w: int, out_
 
 def describe_plan(plan: dict) -> str:
     if plan.get("status") == "skipped":
-        why = "exists" if plan["exists"] else "being written by another vsrt run"
+        why = "exists" if plan["exists"] else BUSY_NOTE
         return f"{plan['source']} -> {plan['output']}: {why}, skipped (--skip-existing)"
     streams = ", ".join(f"#{s['index']} {s['kind']} {s['codec']}" for s in plan["streams"])
     width, height = plan["size"]

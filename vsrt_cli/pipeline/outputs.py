@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -159,8 +162,8 @@ def check_writable(target: Path) -> None:
     if not folder.is_dir():
         raise OutputError(f"cannot make the output folder {target.parent}: {folder} is a file")
     if not os.access(folder, os.W_OK | os.X_OK):
-        reason = "read-only file system" if _read_only(folder) else "permission denied"
-        raise OutputError(f"cannot write {target}: {reason} ({folder})")
+        reason = os.strerror(errno.EROFS if _read_only(folder) else errno.EACCES)  # the run's words for it
+        raise OutputError(f"cannot write {target}: {reason}")
 
 
 def _nearest_folder(target: Path) -> Path:
@@ -204,16 +207,74 @@ def refuse_video_flags(flags: list[str]) -> None:
         )
 
 
-def temporary_path(target: Path) -> Path:
-    """A hidden, unique name beside ``target`` that keeps its extension (the muxer uses it).
+PARTIAL_MARK = ".vsrt-partial"
+SET_ASIDE = "earlier"  # in a sequence's temporary folder: the pictures it replaces, until it has
+_RUN_ID = re.compile(r"[0-9a-f]{8}")
 
-    The stem is shortened where needed so that the name stays within the file system's
-    limit on a name's bytes (255 on most): a legal target name must get a legal temporary.
+
+def hidden_name(target: Path, tail: str) -> Path:
+    """``.NAME{tail}`` beside ``target``: the journal, lock and temporary files of a run.
+
+    Where that is longer than the file system allows a name (255 bytes on most), the name
+    is cut and a hash of the whole added, so that every legal target gets a legal name of
+    its own, and the same one on every run.
     """
-    tail = f".{uuid.uuid4().hex[:8]}.vsrt-partial{target.suffix}"
-    room = _name_max(target.parent) - len(("." + tail).encode())
-    stem = target.stem.encode()[: max(room, 1)].decode(errors="ignore")  # whole UTF-8 characters only
-    return target.with_name(f".{stem}{tail}")
+    name = f".{target.name}{tail}"
+    limit = _name_max(_nearest_folder(target))
+    if len(os.fsencode(name)) <= limit:
+        return target.with_name(name)
+    whole = os.fsencode(target.name)
+    digest = hashlib.sha256(whole).hexdigest()[:16]
+    room = limit - len(os.fsencode(f"..{digest}{tail}"))
+    cut = whole[: max(room, 1)].decode("utf-8", errors="ignore")  # whole UTF-8 characters only
+    return target.with_name(f".{cut}.{digest}{tail}")
+
+
+def temporary_path(target: Path) -> Path:
+    """A hidden name beside ``target``, unique to this run, that keeps the target's extension
+    (the muxer goes by it); for a picture sequence, the folder its pictures are written in."""
+    suffix = "" if is_image_sequence(target) else target.suffix
+    return hidden_name(target, f".{uuid.uuid4().hex[:8]}{PARTIAL_MARK}{suffix}")
+
+
+def stale_partials(target: Path) -> list[Path]:
+    """The temporary outputs of ``target`` that runs killed outright (SIGKILL, a power cut)
+    could not remove. Only safe to delete while holding the target's claim (claim.py)."""
+    suffix = "" if is_image_sequence(target) else target.suffix
+    sample = hidden_name(target, f".{'0' * 8}{PARTIAL_MARK}{suffix}").name
+    head, tail = sample[: -len(f"{'0' * 8}{PARTIAL_MARK}{suffix}")], f"{PARTIAL_MARK}{suffix}"
+    with contextlib.suppress(OSError):
+        return sorted(
+            entry for entry in target.parent.iterdir()
+            if entry.name.startswith(head) and entry.name.endswith(tail)
+            and _RUN_ID.fullmatch(entry.name[len(head): -len(tail)])
+        )
+    return []
+
+
+def remove_stale_partials(target: Path) -> str | None:
+    """Remove :func:`stale_partials`; a note saying what went, or None.
+
+    A sequence's folder that holds earlier pictures set aside (a run killed in the middle
+    of replacing them, see :func:`_swap_in`) is kept: those may be the only copy.
+    """
+    removed, size, kept = 0, 0, []
+    for path in stale_partials(target):
+        with contextlib.suppress(OSError):
+            if path.is_dir() and any((path / SET_ASIDE).glob("*")):
+                kept.append(path)
+                continue
+            if path.is_dir() and not path.is_symlink():
+                size += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                shutil.rmtree(path)
+            else:
+                size += path.stat().st_size
+                path.unlink()
+            removed += 1
+    notes = [f"removed {removed} partial output(s) of this output left by a run that was killed ({size / 1e6:.1f} MB)"
+             if removed else "", *(f"{path / SET_ASIDE} holds earlier pictures of this output that a killed run"
+                                   " had set aside; left as it is" for path in kept)]
+    return "; ".join(note for note in notes if note) or None
 
 
 def _name_max(folder: Path) -> int:
@@ -278,7 +339,7 @@ def atomic_sequence(target: Path, overwrite: bool = True) -> Iterator[Path]:
     was before: the hidden folder, and the folders made for it, are removed.
     """
     made = make_folder(target.parent)
-    staging = target.parent / f".{uuid.uuid4().hex[:8]}.vsrt-partial"
+    staging = temporary_path(target)
     finished = False
     try:
         try:
@@ -314,7 +375,7 @@ def _swap_in(written: list[Path], earlier: list[Path], target: Path, staging: Pa
     set aside in the staging folder rather than deleted, so that a move that fails is
     undone and the earlier sequence is whole again.
     """
-    set_aside = staging / "earlier"
+    set_aside = staging / SET_ASIDE
     try:
         set_aside.mkdir()
         for picture in earlier:

@@ -33,6 +33,7 @@ import av
 from ..errors import OutputError, UsageError
 from ..video import EncodeOptions
 from ..video.numbering import is_picture_input, sequence_files
+from .outputs import hidden_name
 
 # pts, dts, duration (encoder time base), the frame's source pts, flags, payload size;
 # then the payload, then the CRC-32 of header and payload
@@ -44,7 +45,7 @@ FORMAT_VERSION = 1
 
 
 def journal_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.vsrt-resume")
+    return hidden_name(target, ".vsrt-resume")
 
 
 def fingerprint(source: Path, settings: dict, frame_rate=None) -> dict:
@@ -161,6 +162,7 @@ class Journal:
             if self.resumption is None:
                 self._file = open(self.path, "wb")
                 self._file.write(self._header)
+                self._file.flush()  # a run killed before its first packet leaves a journal that says whose it is
                 return
             self._file = open(self.path, "r+b")
             self._file.truncate(self.resumption.end)
@@ -174,7 +176,14 @@ class Journal:
     def _records(self) -> list[Record]:
         try:
             with open(self.path, "rb") as journal:
-                if journal.readline(_HEADER_LIMIT) != self._header:
+                first_line = journal.readline(_HEADER_LIMIT)
+                if not first_line:
+                    self.note = (
+                        "the resume journal beside the output is empty (its run was stopped before its"
+                        " first frame was encoded): the run starts over"
+                    )
+                    return []
+                if first_line != self._header:
                     self.note = (
                         "the resume journal beside the output is of another source or other settings:"
                         " the run starts over"

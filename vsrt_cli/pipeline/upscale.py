@@ -26,7 +26,7 @@ from ..video.numbering import (
     DEFAULT_RATE_NOTE, check_frame_rate, first_picture_number, is_image_sequence, is_picture_input, parse_frame_rate,
 )
 from .claim import claim_output
-from .outputs import atomic_output, atomic_sequence, check_sequence_options, check_target
+from .outputs import atomic_output, atomic_sequence, check_sequence_options, check_target, remove_stale_partials
 from .notes import journal_notes, memory_note, source_notes
 from .resume import check_resumable, journal_for, kept_until_done
 from .threads import BackgroundSink, Prefetcher
@@ -186,18 +186,20 @@ def upscale_video(
         raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
     check_resumable(resumable, segment)
     check_sequence_options(target, encode, resumable)
-    with claim_output(target):
+    with claim_output(target) as exclusive:
         # After the claim, not before: an output that a parallel run finished a moment ago is seen.
         check_target(source, target, overwrite)
+        # What a killed run of this output left; while another run may hold it, its partial is live.
+        cleaned = remove_stale_partials(target) if exclusive else None
         return _upscale_claimed(
             source, target, model, inference=inference, encode=encode, overwrite=overwrite, deinterlace=deinterlace,
             segment=segment, size=size, resumable=resumable, frame_rate=frame_rate, model_name=model_name,
-            progress=progress,
+            progress=progress, cleaned=cleaned,
         )
 
 
 def _upscale_claimed(source, target, model, *, inference, encode, overwrite, deinterlace, segment, size, resumable,
-                     frame_rate, model_name, progress) -> UpscaleResult:
+                     frame_rate, model_name, progress, cleaned) -> UpscaleResult:
     """:func:`upscale_video` once its arguments are checked and its target is claimed."""
     pictures = is_picture_input(source)
     sequence = is_image_sequence(target)
@@ -268,6 +270,7 @@ def _upscale_claimed(source, target, model, *, inference, encode, overwrite, dei
                 None if segment is None else
                 f"only {segment.describe()} of the source was upscaled, starting at 0 in the output",
                 DEFAULT_RATE_NOTE if pictures and frame_rate is None else None,
+                cleaned,
                 *journal_notes(journal, copied, target),
                 *writer.notes,
                 size.note(info.width, info.height, info.rotation),

@@ -113,9 +113,22 @@ def read_raw_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as handle:
             return dict(handle.metadata() or {})
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
+        raise CheckpointError(_unopenable(path)) from None
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def _unopenable(path: str | os.PathLike[str]) -> str:
+    """Why a file safetensors could not open: it says "not found" for any failure to open
+    one (permission denied included), which would send the user looking in the wrong place."""
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        return f"{path}: no such file"
+    except OSError as error:
+        return f"{path}: cannot read it ({error.strerror or error})"
+    return f"{path}: cannot open it"
 
 
 def read_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -124,7 +137,7 @@ def read_tensors(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         with safe_open(str(path), framework="pt") as handle:
             return {key: handle.get_tensor(key) for key in handle.keys()}
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
+        raise CheckpointError(_unopenable(path)) from None
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path}: damaged tensor data ({exc})") from None
 

@@ -68,7 +68,7 @@ def entry_file(entry: ModelEntry, registry: Registry) -> Path:
     path = registry.local_path(entry)
     assert path is not None
     if isinstance(source, ImportSource):
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise WeightsMissingError(
                 f"model {entry.name} is not imported: download {source.filename} from {source.url},"
                 f" then run: {source.command}"
@@ -165,7 +165,7 @@ def damage(entry: ModelEntry, registry: Registry) -> str | None:
     if isinstance(entry.source, HubSource):
         return None
     path = registry.local_path(entry)
-    return file_problem(entry, path) if path is not None and path.is_file() else None
+    return file_problem(entry, path) if path is not None and os.path.lexists(path) else None
 
 
 def file_problem(entry: ModelEntry, path: Path) -> str | None:
@@ -175,6 +175,9 @@ def file_problem(entry: ModelEntry, path: Path) -> str | None:
     A file cut short (a copy by hand, a disk that filled) would otherwise be listed as
     installed and fail only when a run loads it.
     """
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file"
+        return f"{path} is {kind}, not a weights file (move it out of the way)"
     size = path.stat().st_size
     if isinstance(entry.source, BundledSource) and entry.size is not None and size != entry.size:
         return f"{path} has {size} bytes, expected {entry.size}"
