@@ -43,4 +43,6 @@ def main(source: str, target: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    if len(sys.argv) != 3:
+        sys.exit(f"usage: python {sys.argv[0]} SOURCE TARGET (for example examples/realshort.mp4 realshort_4x.mp4)")
+    sys.exit(main(sys.argv[1], sys.argv[2]))

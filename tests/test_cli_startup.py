@@ -28,6 +28,21 @@ def test_importing_the_package_leaves_torch_until_a_public_name_is_used():
     assert done.stdout.split() == ["False", "True"]
 
 
+def test_the_sub_packages_are_attributes_after_a_bare_import():
+    # As they were when the package imported them all: the README names vsrt_cli.errors.*
+    # and vsrt_cli.inference.upscale_stream.
+    done = run_python(
+        """
+        import vsrt_cli
+        print(vsrt_cli.inference.upscale_stream.__name__, vsrt_cli.errors.InputError.__name__)
+        print(vsrt_cli.video.__name__, vsrt_cli.weights.__name__, vsrt_cli.pipeline.__name__)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["upscale_stream", "InputError", "vsrt_cli.video", "vsrt_cli.weights",
+                                   "vsrt_cli.pipeline"]
+
+
 def test_the_public_names_resolve_to_the_library_objects():
     from vsrt_cli.pipeline import upscale_video
     from vsrt_cli.weights.loading import load_model

@@ -134,7 +134,9 @@ def test_a_dry_run_says_what_the_run_would_do_about_an_output_being_written(tmp_
         assert code == 1 and f"another vsrt run (process {os.getpid()}) is writing it" in err
         assert json.loads(out)["status"] == "failed"
         code, out, _ = run_cli([*args, "--json", "--skip-existing"], capsys)
-        assert code == 0 and json.loads(out)["status"] == "skipped"
+        record = json.loads(out)
+        assert code == 0 and record["status"] == "skipped" and record["notes"] == ["being written by another vsrt run"]
+        assert {"frames", "exit_code", "error", "seconds"} <= set(record)  # the shape of a run's record
         code, out, _ = run_cli([*args, "--skip-existing"], capsys)
         assert code == 0 and "being written by another vsrt run, skipped (--skip-existing)" in out
     code, out, _ = run_cli([*args, "--json"], capsys)

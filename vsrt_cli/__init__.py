@@ -31,11 +31,20 @@ _PUBLIC = {
 __all__ = sorted([*_PUBLIC, "__version__"])
 
 
+# The sub-packages, reachable as attributes (``vsrt_cli.errors.InputError``) as they would
+# be after an eager import.
+_SUBMODULES = frozenset(
+    "bench cli errors inference models pipeline plan quality training video weights".split()
+)
+
+
 def __getattr__(name: str):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'vsrt_cli' has no attribute {name!r}")
     from importlib import import_module
 
+    if name in _SUBMODULES:
+        return import_module(f".{name}", __name__)  # the import sets it as an attribute
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'vsrt_cli' has no attribute {name!r}")
     value = getattr(import_module(_PUBLIC[name], __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value

@@ -44,6 +44,13 @@ class InputError(VsrtError):
     """An input file is missing, unreadable, truncated, or has no video stream."""
 
 
+class InputNotFoundError(InputError):
+    """An input that is not there (no such file, no picture matching a pattern): exit 2,
+    the code the command line gives a name it cannot find, from the library too."""
+
+    exit_code = EXIT_USAGE
+
+
 class OutputError(VsrtError):
     """The output cannot be written (exists, unwritable, would overwrite an input)."""
 

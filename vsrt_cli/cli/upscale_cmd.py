@@ -13,9 +13,9 @@ from ..errors import Terminated, UsageError, VsrtError, interrupt_exit_code
 from ..inference import InferenceOptions
 from ..pipeline import BatchOptions, Job, UpscaleResult, batch_exit_code, plan_jobs, run_job
 from ..pipeline.batch import check_batch_options
-from ..pipeline.claim import OutputBusyError, check_unclaimed
+from ..pipeline.claim import BUSY_NOTE, OutputBusyError, check_unclaimed
 from ..pipeline.outputs import (
-    check_sequence_options, check_target, check_writable, output_exists, refuse_video_flags,
+    EXISTS_NOTE, check_sequence_options, check_target, check_writable, output_exists, refuse_video_flags,
 )
 from ..pipeline.dry_run import describe_plan, plan_job
 from ..video import EncodeOptions
@@ -205,14 +205,13 @@ def print_plans(jobs: list[Job], model, options: BatchOptions, as_json: bool) ->
 def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
     """One job's plan, with what the run would do about an existing output."""
     if options.skip_existing and output_exists(job.target):
-        return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped", "exists": True}
+        return _skipped(job, label, EXISTS_NOTE)
     try:
         check_unclaimed(job.target)
-    except OutputBusyError as busy:
+    except OutputBusyError:
         if not options.skip_existing:
             raise
-        return {"source": str(job.source), "model": label, "output": str(job.target), "status": "skipped",
-                "exists": False, "notes": [str(busy)]}
+        return _skipped(job, label, BUSY_NOTE)
     check_target(job.source, job.target, options.overwrite)  # refuses as the run would
     check_writable(job.target)
     check_sequence_options(job.target, options.encode, options.resumable)
@@ -221,6 +220,12 @@ def plan_one(job: Job, model, label: str, options: BatchOptions) -> dict:
         options.resumable, options.frame_rate if is_picture_input(job.source) else None,
     )
     return {**plan, "status": "planned"}
+
+
+def _skipped(job: Job, label: str, why: str) -> dict:
+    """A skipped plan: the record a run that skips it gives, and whether the output exists."""
+    result = UpscaleResult(str(job.source), str(job.target), "skipped", model=label, notes=[why])
+    return {**result.to_dict(), "exists": why != BUSY_NOTE}
 
 
 def run_batch(

@@ -8,6 +8,7 @@ tiles run in batches; their 4x outputs are blended into per-frame fp32 canvases.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -338,17 +339,39 @@ class _FrameBuffer:
             del self._frames[old]
 
 
+def as_upscaler(model) -> VSRTransformer:
+    """The network a library call runs: a loaded one as it is, a registered name or a
+    ``.safetensors`` path loaded, None the default model; anything else a UsageError."""
+    if model is None or isinstance(model, (str, os.PathLike)):
+        from ..weights.loading import load_model  # the weights layer sits above this one
+
+        model = load_model(model)
+    if not isinstance(model, VSRTransformer):
+        raise UsageError(f"model must be a vsrt VSRTransformer (see vsrt_cli.load_model), got {type(model).__name__}")
+    return model
+
+
+def as_options(options) -> InferenceOptions:
+    """``options`` as given, or the defaults for None; anything else a UsageError."""
+    if options is None:
+        return InferenceOptions()
+    if not isinstance(options, InferenceOptions):
+        raise UsageError(f"inference options must be a vsrt_cli.InferenceOptions, got {type(options).__name__}")
+    return options
+
+
 def upscale_stream(
-    model: VSRTransformer,
+    model: VSRTransformer | str | os.PathLike | None,
     frames: Iterable[np.ndarray],
-    options: InferenceOptions = InferenceOptions(),
+    options: InferenceOptions | None = None,
     on_stats: Callable[[InferenceStats], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """Upscale frames (HxWx3 float32 RGB in [0, 1]) 4x, yielding each output frame in order.
 
-    The outputs are unclamped float32 [4H, 4W, 3] arrays.
+    ``model`` is a loaded network, a registered name, a ``.safetensors`` path or None for
+    the default model. The outputs are unclamped float32 [4H, 4W, 3] arrays.
     """
-    upscaler = WindowedUpscaler(model, options)
+    upscaler = WindowedUpscaler(as_upscaler(model), as_options(options))
     for frame in upscaler.upscale(frames):
         yield frame
         if on_stats is not None:
@@ -356,9 +379,9 @@ def upscale_stream(
 
 
 def upscale_clip(
-    model: VSRTransformer,
+    model: VSRTransformer | str | os.PathLike | None,
     frames: list[np.ndarray],
-    options: InferenceOptions = InferenceOptions(),
+    options: InferenceOptions | None = None,
 ) -> list[np.ndarray]:
     """Upscale an in-memory clip; the same computation as the video pipeline."""
     return list(upscale_stream(model, frames, options))

@@ -19,7 +19,7 @@ from ..video.numbering import is_picture_input
 from ..video.segment import Segment
 from ..plan.output_size import OutputSize
 from .claim import BUSY_NOTE, OutputBusyError
-from .outputs import Job, output_exists
+from .outputs import EXISTS_NOTE, Job, output_exists
 from .resume import check_resumable
 from .upscale import Progress, UpscaleResult, upscale_video
 
@@ -67,7 +67,7 @@ def run_job(
 
 def _run(job, model, options, model_name, progress) -> UpscaleResult:
     if options.skip_existing and output_exists(job.target):
-        return UpscaleResult(str(job.source), str(job.target), "skipped", model=model_name, notes=["output exists"])
+        return UpscaleResult(str(job.source), str(job.target), "skipped", model=model_name, notes=[EXISTS_NOTE])
     try:
         return upscale_video(
             job.source,
@@ -89,7 +89,7 @@ def _run(job, model, options, model_name, progress) -> UpscaleResult:
     except VsrtError as error:
         if options.skip_existing and _taken(error, job.target):
             # Another worker on the same folder has it, or has just finished it.
-            note = BUSY_NOTE if isinstance(error, OutputBusyError) else "output exists"
+            note = BUSY_NOTE if isinstance(error, OutputBusyError) else EXISTS_NOTE
             return UpscaleResult(str(job.source), str(job.target), "skipped", model=model_name, notes=[note])
         return UpscaleResult(
             str(job.source), str(job.target), "failed", model=model_name, error=str(error), exit_code=error.exit_code

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import OutputError, UsageError
+from ..errors import InputNotFoundError, OutputError, UsageError
 from ..video.containers import FALLBACK_EXTENSION, writable_extension
 from ..video.encoding import EncodeOptions
 from ..video.numbering import (
@@ -60,13 +60,13 @@ def collect_inputs(inputs: list[Path], recursive: bool, output_dir: Path | None 
             found.append((root, Path(root.name)))
         elif is_picture_input(root):
             if not sequence_files(root):
-                raise UsageError(no_picture_matches(root))
+                raise InputNotFoundError(no_picture_matches(root))
             # In an output folder, `scan/%06d.dpx` becomes scan.mp4.
             found.append((root, Path(f"{root.parent.resolve().name or 'pictures'}.mp4")))
         elif root.exists():  # opening a pipe would wait for a writer forever
             raise UsageError(f"{root}: not a regular file (a pipe or a device); vsrt reads video files")
         else:
-            raise UsageError(f"input not found: {root}")
+            raise InputNotFoundError(f"input not found: {root}")
     return found
 
 
@@ -116,6 +116,9 @@ def _folder_job(source: Path, target: Path) -> Job:
         return Job(source, target)
     note = f"vsrt cannot write {target.suffix} files; written as {FALLBACK_EXTENSION}"
     return Job(source, target.with_suffix(FALLBACK_EXTENSION), note)
+
+
+EXISTS_NOTE = "output exists"  # a skipped output's note, for scripts to match
 
 
 def output_exists(target: Path) -> bool:

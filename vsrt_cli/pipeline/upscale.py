@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError, OutputError, UsageError
+from ..errors import InputError, InputNotFoundError, OutputError, UsageError
 from ..inference import InferenceOptions, WindowedUpscaler
+from ..inference.runner import as_options, as_upscaler
 from ..inference.allocator import release_freed_memory
 from ..inference.device import to_host_hwc
-from ..models.vsrt import VSRTransformer
 from ..plan.output_size import MODEL_SCALE, OutputSize
 from ..video import EncodeOptions, VideoReader, VideoWriter
 from ..video.segment import Segment, check_segment, segment_frames
@@ -155,25 +155,25 @@ def upscale_video(
     (even sides, the shape kept to within a pixel; see plan/output_size.py). ``resumable``
     keeps a journal of the encoded video beside the target while it runs, and goes on
     from an earlier run's journal where one stopped (see resume.py). ``progress`` is
-    called with a :class:`Progress` after each output frame. ``model_name`` is what the
-    result calls the model (default: the name it was loaded by).
+    called with a :class:`Progress` after each output frame; an exception it raises stops the
+    run and passes through as it is, the partial output removed (the journal kept).
+    ``model_name`` is what the result calls the model (default: the name it was loaded by).
 
-    Raises a :class:`~vsrt_cli.errors.VsrtError` subclass: UsageError for a bad option,
-    InputError for an unreadable input, OutputError for a target it may not write,
+    Raises a :class:`~vsrt_cli.errors.VsrtError` subclass: UsageError for a bad option or an
+    argument of the wrong kind, InputNotFoundError (exit code 2, as on the command line) for
+    an input that is not there, InputError for an unreadable input, OutputError for a target it may not write,
     CodecError for an encoder or container problem, WeightsMissingError or
     CheckpointError for the model; KeyboardInterrupt passes through. In every case the
     target is left as it was.
     """
     source, target = Path(source).expanduser(), Path(target).expanduser()
-    if not isinstance(model, nn.Module):
-        from ..weights.loading import load_model
-
-        model = load_model(model)
-    if not isinstance(model, VSRTransformer):
-        raise UsageError(f"model must be a vsrt VSRTransformer (see vsrt_cli.load_model), got {type(model).__name__}")
+    model = as_upscaler(model)
     if not target.suffix:
         raise UsageError(f"{target}: no extension to say which container; use a name such as out.mp4")
-    inference = inference if inference is not None else InferenceOptions()
+    inference = as_options(inference)
+    for name, value, kind in (("encode", encode, EncodeOptions), ("segment", segment, Segment)):
+        if value is not None and not isinstance(value, kind):
+            raise UsageError(f"{name} must be a vsrt_cli.{kind.__name__} or None, got {type(value).__name__}")
     size = OutputSize(scale, height)
     model_name = model_name or getattr(model, "weights_name", "")
     pictures = is_picture_input(source)
@@ -182,8 +182,10 @@ def upscale_video(
     check_frame_rate(frame_rate, pictures)
     if pictures:
         first_picture_number(source)  # the reader looks at every picture; here, that there are any
+    elif not source.exists():
+        raise InputNotFoundError(f"input not found: {source}")
     elif not source.is_file():
-        raise InputError(f"{source}: {'not a regular file' if source.exists() else 'no such file'}")
+        raise InputError(f"{source}: not a regular file")
     check_resumable(resumable, segment)
     check_sequence_options(target, encode, resumable)
     with claim_output(target) as exclusive:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -60,6 +61,22 @@ class EncodeOptions:
     preset: str = "medium"
     pix_fmt: str | None = None
     encoder_options: dict = field(default_factory=dict, hash=False)
+
+    def __post_init__(self):
+        # Values are checked against the encoder when it is chosen; here only their kinds,
+        # so that a wrong one is a UsageError from the call that made it.
+        if self.preset is None:
+            object.__setattr__(self, "preset", "medium")
+        for name in ("codec", "preset", "pix_fmt"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise UsageError(f"EncodeOptions.{name} must be a string, got {type(value).__name__}")
+        options = self.encoder_options
+        if not isinstance(options, dict) or not all(isinstance(key, str) for key in options):
+            raise UsageError(
+                "EncodeOptions.encoder_options must be a dict of FFmpeg option names to values,"
+                f" such as {{'tune': 'film'}}; got {options!r}"
+            )
 
 
 def available_encoders() -> list[str]:
@@ -297,7 +314,9 @@ def check_quality(codec: str | None, crf: float) -> None:
     """
     if isinstance(crf, bool) or not isinstance(crf, (int, float)):
         raise UsageError(f"--crf {crf!r}: must be a number")
-    if not crf >= 0:  # also NaN
+    if math.isnan(crf):
+        raise UsageError("--crf nan: must be a number")
+    if crf < 0:
         raise UsageError(f"--crf {crf:g}: must be 0 or more")
     if codec is None:
         return

@@ -12,7 +12,7 @@ import re
 from fractions import Fraction
 from pathlib import Path
 
-from ..errors import InputError, OutputError, UsageError
+from ..errors import InputError, InputNotFoundError, OutputError, UsageError
 
 # %d, or %0Nd for N digits with leading zeros; %% is a literal %.
 _NUMBER = re.compile(r"%(0[1-9]\d?)?d")
@@ -132,7 +132,7 @@ def first_picture_number(source: Path) -> int:
     (for every open of it); InputError when it has none."""
     found = numbered_files(source)
     if not found:
-        raise InputError(no_picture_matches(source))
+        raise InputNotFoundError(no_picture_matches(source))
     return found[0][0]
 
 
@@ -142,7 +142,7 @@ def check_picture_input(source: Path) -> tuple[int, int]:
     or a gap: FFmpeg would stop reading at either, silently."""
     found = numbered_files(source)
     if not found:
-        raise InputError(no_picture_matches(source))
+        raise InputNotFoundError(no_picture_matches(source))
     for _, path in found:
         # FFmpeg ends the sequence at an empty file, as at a gap, without a word.
         if not path.is_file() or path.stat().st_size == 0:

@@ -11,8 +11,10 @@ the output starts at zero and stays in sync.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 
 from ..errors import InputError, UsageError
@@ -42,6 +44,18 @@ def format_time(seconds) -> str:
     return f"{hours}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
 
 
+def _seconds(value, option: str) -> Fraction:
+    """A number of seconds, or a text as the command line takes it (``90.5``, ``1:30``)."""
+    if isinstance(value, str):
+        return parse_time(value, option)
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
+        raise UsageError(f"{option} {value!r}: expected a number of seconds")
+    try:
+        return Fraction(value) if isinstance(value, (numbers.Rational, Decimal)) else Fraction(float(value))
+    except (ValueError, OverflowError):  # nan, inf
+        raise UsageError(f"{option} {value}: expected a finite number of seconds") from None
+
+
 @dataclass(frozen=True)
 class Segment:
     """Seconds from the first video frame; ``duration`` None: to the end."""
@@ -50,11 +64,11 @@ class Segment:
     duration: Fraction | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "start", Fraction(self.start))
+        object.__setattr__(self, "start", _seconds(self.start, "--start"))
         if self.start < 0:
             raise UsageError(f"--start {float(self.start)}: must not be negative")
         if self.duration is not None:
-            object.__setattr__(self, "duration", Fraction(self.duration))
+            object.__setattr__(self, "duration", _seconds(self.duration, "--duration"))
             if self.duration <= 0:
                 raise UsageError(f"--duration {float(self.duration)}: must be more than zero")
 

@@ -37,7 +37,13 @@ def resolve_weights(name_or_path: str | os.PathLike[str] | None = None, registry
     registry = registry or load_registry()
     if name_or_path is None:
         return entry_file(registry.default_entry(), registry)
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise UsageError(f"a model is a name or a path, not {type(name_or_path).__name__} {name_or_path!r}")
     text = os.fspath(name_or_path)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if not text.strip():
+        raise UsageError(f"an empty model name (known: {', '.join(registry.names())}; see `vsrt models`)")
     entry = registry.find(text)
     if entry is not None:
         return entry_file(entry, registry)
@@ -105,7 +111,7 @@ def load_model(
     ``cuda:N`` or a torch.device): a registered name, a ``.safetensors`` path, or None for
     the default model."""
     registry = load_registry()
-    entry = registry.find(os.fspath(name_or_path)) if name_or_path is not None else None
+    entry = registry.find(os.fspath(name_or_path)) if isinstance(name_or_path, (str, os.PathLike)) else None
     if entry is not None and entry.kind != UPSCALER_KIND:
         # Said before its weights are looked for: fetching them would not make it upscale.
         upscalers = ", ".join(e.name for e in registry.entries if e.kind == UPSCALER_KIND)
