@@ -274,7 +274,8 @@ def remove_stale_partials(target: Path) -> str | None:
                 size += path.stat().st_size
                 path.unlink()
             removed += 1
-    notes = [f"removed {removed} partial output(s) of this output left by a run that was killed ({size / 1e6:.1f} MB)"
+    amount = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+    notes = [f"removed {removed} partial output(s) of this output left by a run that was killed ({amount})"
              if removed else "", *(f"{path / SET_ASIDE} holds earlier pictures of this output that a killed run"
                                    " had set aside; left as it is" for path in kept)]
     return "; ".join(note for note in notes if note) or None
