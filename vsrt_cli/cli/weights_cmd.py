@@ -13,7 +13,7 @@ from rich.table import Table
 from ..errors import EXIT_PARTIAL, UsageError, VsrtError, WeightsMissingError
 from ..models.vsrt import SELF_FLOW_MODES
 from ..weights.checkpoint import describe_config
-from ..weights.loading import damage, installed_path
+from ..weights.loading import damage, installed_path, repair_hint
 from ..weights.registry import (
     REPO_TYPES,
     BundledSource,
@@ -108,8 +108,7 @@ def how_to_get(entry: ModelEntry, problem: str | None = None) -> str:
     if isinstance(source, HubSource):
         return f"vsrt download-weights {entry.name}"
     if problem is not None:
-        again = f"import it again: {source.command} -y" if isinstance(source, ImportSource) else "reinstall vsrt"
-        return f"{problem}; {again}"
+        return f"{problem}; {repair_hint(entry)}"
     if isinstance(source, ImportSource):
         return f"download {source.filename} from {source.url}, then run: {source.command}"
     return f"its bundled file {entry.file} is not in this build of vsrt: install a release that includes it"

@@ -131,7 +131,7 @@ def check_target(source: Path, target: Path, overwrite: bool) -> None:
     check_sequence_name(target)
     if is_image_sequence(target):
         first = frame_path(target, FIRST_NUMBER).name
-        if len(first.encode(errors="surrogateescape")) > _name_max(_nearest_folder(target)):
+        if len(os.fsencode(first)) > _name_max(_nearest_folder(target)):
             # The pattern is a legal name; its pictures' names, with the digits in, may not be.
             raise OutputError(f"{target}: the pictures' names ({first}) would be too long for the file system")
         existing = sequence_files(target)
@@ -236,16 +236,19 @@ def hidden_name(target: Path, tail: str) -> Path:
 def temporary_path(target: Path) -> Path:
     """A hidden name beside ``target``, unique to this run, that keeps the target's extension
     (the muxer goes by it); for a picture sequence, the folder its pictures are written in."""
-    suffix = "" if is_image_sequence(target) else target.suffix
-    return hidden_name(target, f".{uuid.uuid4().hex[:8]}{PARTIAL_MARK}{suffix}")
+    return hidden_name(target, _partial_tail(target, uuid.uuid4().hex[:8]))
+
+
+def _partial_tail(target: Path, run_id: str) -> str:
+    return f".{run_id}{PARTIAL_MARK}{'' if is_image_sequence(target) else target.suffix}"
 
 
 def stale_partials(target: Path) -> list[Path]:
     """The temporary outputs of ``target`` that runs killed outright (SIGKILL, a power cut)
     could not remove. Only safe to delete while holding the target's claim (claim.py)."""
-    suffix = "" if is_image_sequence(target) else target.suffix
-    sample = hidden_name(target, f".{'0' * 8}{PARTIAL_MARK}{suffix}").name
-    head, tail = sample[: -len(f"{'0' * 8}{PARTIAL_MARK}{suffix}")], f"{PARTIAL_MARK}{suffix}"
+    sample_tail = _partial_tail(target, "0" * 8)
+    head = hidden_name(target, sample_tail).name[: -len(sample_tail)] + "."
+    tail = sample_tail[len(".") + 8:]
     with contextlib.suppress(OSError):
         return sorted(
             entry for entry in target.parent.iterdir()

@@ -81,7 +81,7 @@ def entry_file(entry: ModelEntry, registry: Registry) -> Path:
             )
         problem = file_problem(entry, path)
         if problem is not None:
-            raise CheckpointError(f"model {entry.name}: {problem}; import it again: {source.command} -y")
+            raise CheckpointError(f"model {entry.name}: {problem}; {repair_hint(entry)}")
         return path
     assert isinstance(source, BundledSource)
     if not path.is_file():
@@ -172,6 +172,13 @@ def damage(entry: ModelEntry, registry: Registry) -> str | None:
         return None
     path = registry.local_path(entry)
     return file_problem(entry, path) if path is not None and os.path.lexists(path) else None
+
+
+def repair_hint(entry: ModelEntry) -> str:
+    """What puts a damaged bundled or imported model's file right."""
+    if isinstance(entry.source, ImportSource):
+        return f"import it again: {entry.source.command} -y"
+    return "reinstall vsrt"
 
 
 def file_problem(entry: ModelEntry, path: Path) -> str | None:
